@@ -1,0 +1,62 @@
+# Harmony developer commands. `make demo` and `make test` work on a fresh machine with only
+# Python 3.11+: they create .venv and install into it on first use.
+
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+RUNTIME_STAMP := $(VENV)/.runtime-installed
+DEV_STAMP     := $(VENV)/.dev-installed
+PYTEST_ARGS ?=
+
+.PHONY: demo test run zipapp fmt lint types docs docs-verify bench release-check clean
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+
+$(RUNTIME_STAMP): setup.cfg pyproject.toml | $(BIN)/python
+	$(BIN)/python -m pip install --quiet -e .
+	touch $@
+
+$(DEV_STAMP): setup.cfg pyproject.toml | $(BIN)/python
+	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	touch $@ $(RUNTIME_STAMP)
+
+demo: $(RUNTIME_STAMP)          ## run Harmony against the built-in fake Spotify and slskd
+	$(BIN)/harmony demo
+
+test: $(DEV_STAMP)              ## run the whole test suite
+	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+run: $(RUNTIME_STAMP)           ## run the service with ./harmony.toml if present
+	$(BIN)/harmony serve $(if $(wildcard harmony.toml),--config harmony.toml,)
+
+zipapp: $(DEV_STAMP)            ## build dist/harmony.pyz
+	$(BIN)/python build.py
+
+fmt: $(DEV_STAMP)
+	$(BIN)/ruff format harmony tests tools build.py
+	$(BIN)/ruff check --fix harmony tests tools build.py
+
+lint: $(DEV_STAMP)
+	$(BIN)/ruff check harmony tests tools build.py
+	$(BIN)/ruff format --check harmony tests tools build.py
+
+types: $(DEV_STAMP)
+	$(BIN)/mypy harmony
+
+docs: $(RUNTIME_STAMP)          ## regenerate the generated parts of docs/
+	$(BIN)/harmony config docs > docs/configuration.md
+	$(BIN)/harmony config sample > docs/harmony.sample.toml
+
+docs-verify: $(DEV_STAMP)       ## fail when docs/ is out of date with the code
+	$(BIN)/python -m pytest -q tests/test_docs.py
+
+bench: $(DEV_STAMP)             ## run the benchmarks; results go to reports/bench/
+	for script in tools/bench/*.py; do $(BIN)/python $$script || exit 1; done
+
+release-check: lint types test zipapp  ## everything a release needs, then a smoke test of the zipapp
+	$(BIN)/python tools/smoke_zipapp.py dist/harmony.pyz
+
+clean:
+	rm -rf $(VENV) dist build *.egg-info .pytest_cache .mypy_cache .ruff_cache

@@ -1,0 +1,57 @@
+"""Build dist/harmony.pyz: one self-contained zipapp made with shiv.
+
+Run it with the Python version and on the architecture of the target host: APSW is a binary
+wheel, so the zipapp is only portable to the same platform. Builds are reproducible (fixed
+timestamps), so the same sources and wheels give the same file.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import subprocess
+import sys
+import tempfile
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--output", default=os.path.join(HERE, "dist", "harmony.pyz"))
+    parser.add_argument("--python", default="/usr/bin/env python3", help="shebang interpreter")
+    args = parser.parse_args(argv)
+    os.makedirs(os.path.dirname(args.output), exist_ok=True)
+    with tempfile.TemporaryDirectory() as build_dir:
+        env = dict(os.environ, SOURCE_DATE_EPOCH=os.environ.get("SOURCE_DATE_EPOCH", "315532800"))
+        command = [
+            sys.executable, "-m", "shiv",
+            "--reproducible",
+            "--compressed",
+            "-p", args.python,
+            "-c", "harmony",
+            "-o", args.output,
+            "--build-id", _build_id(),
+            HERE,
+        ]
+        env["PIP_NO_CACHE_DIR"] = "1"
+        env["TMPDIR"] = build_dir
+        subprocess.run(command, check=True, env=env)
+    print(f"built {args.output}")
+    return 0
+
+
+def _build_id() -> str:
+    """The git commit when available, so each build extracts to its own cache directory."""
+    try:
+        out = subprocess.run(["git", "-C", HERE, "rev-parse", "HEAD"], capture_output=True, text=True, check=True)
+        dirty = subprocess.run(["git", "-C", HERE, "status", "--porcelain"], capture_output=True, text=True).stdout
+        return out.stdout.strip()[:12] + ("-dirty" if dirty.strip() else "")
+    except (OSError, subprocess.CalledProcessError):
+        from harmony import __version__
+
+        return __version__
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,444 @@
+"""Configuration: one declarative option table, four sources, and a source for every value.
+
+To add an option, add one `Option` row to `OPTIONS`. Everything else follows from the table:
+the TOML keys (`[section] name`), the environment variables (`HARMONY_<SECTION>_<NAME>`),
+the CLI flags (`--section-name`), `harmony config sample`, `/env` and `docs/configuration.md`.
+
+Sources, lowest first: defaults, the TOML file given with `--config`, the environment, CLI
+flags. A bad value or an unknown key raises `ConfigError` naming the option, the value and
+the source; the CLI turns that into exit code 2 before anything starts.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import re
+import tomllib
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import urlsplit
+
+from .errors import ConfigError
+
+# --- converters --------------------------------------------------------------------------
+# Each converter turns a raw value (a TOML value or a string from the environment or a flag)
+# into the typed value, raising ValueError with a short reason, and renders a typed value
+# back into the string form that parses to the same value.
+
+
+class String:
+    kind = "string"
+
+    def __init__(self, *, allow_empty: bool = True) -> None:
+        self.allow_empty = allow_empty
+
+    def __call__(self, raw: object) -> str:
+        if not isinstance(raw, str):
+            raise ValueError("expected a string")
+        if "\x00" in raw:
+            raise ValueError("must not contain NUL characters")
+        if not raw and not self.allow_empty:
+            raise ValueError("must not be empty")
+        return raw
+
+    def render(self, value: str) -> str:
+        return value
+
+
+class Path(String):
+    kind = "path"
+
+    def __call__(self, raw: object) -> str:
+        value = super().__call__(raw)
+        return os.path.expanduser(value) if value else value
+
+
+class Integer:
+    kind = "integer"
+
+    def __init__(self, minimum: int | None = None, maximum: int | None = None) -> None:
+        self.minimum, self.maximum = minimum, maximum
+
+    def __call__(self, raw: object) -> int:
+        if isinstance(raw, bool):
+            raise ValueError("expected an integer")
+        if isinstance(raw, str):
+            if not re.fullmatch(r"[+-]?\d+", raw.strip()):
+                raise ValueError("expected an integer")
+            raw = int(raw.strip())
+        if not isinstance(raw, int):
+            raise ValueError("expected an integer")
+        _check_range(raw, self.minimum, self.maximum)
+        return raw
+
+    def render(self, value: int) -> str:
+        return str(value)
+
+
+class Number:
+    kind = "number"
+
+    def __init__(self, minimum: float | None = None, maximum: float | None = None) -> None:
+        self.minimum, self.maximum = minimum, maximum
+
+    def __call__(self, raw: object) -> float:
+        if isinstance(raw, bool):
+            raise ValueError("expected a number")
+        if isinstance(raw, str):
+            try:
+                raw = float(raw.strip())
+            except ValueError:
+                raise ValueError("expected a number") from None
+        if not isinstance(raw, int | float) or raw != raw or raw in (float("inf"), float("-inf")):
+            raise ValueError("expected a finite number")
+        _check_range(raw, self.minimum, self.maximum)
+        return float(raw)
+
+    def render(self, value: float) -> str:
+        return repr(float(value))
+
+
+class Boolean:
+    kind = "boolean"
+    WORDS = {"true": True, "yes": True, "on": True, "1": True, "false": False, "no": False, "off": False, "0": False}
+
+    def __call__(self, raw: object) -> bool:
+        if isinstance(raw, bool):
+            return raw
+        if isinstance(raw, str) and raw.strip().lower() in self.WORDS:
+            return self.WORDS[raw.strip().lower()]
+        raise ValueError("expected true or false")
+
+    def render(self, value: bool) -> str:
+        return "true" if value else "false"
+
+
+class Duration:
+    """Seconds, written as a number or with a unit: `500ms`, `90s`, `15m`, `2h`, `7d`."""
+
+    kind = "duration"
+    UNITS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0}
+
+    def __init__(self, minimum: float = 0.0, maximum: float | None = None) -> None:
+        self.minimum, self.maximum = minimum, maximum
+
+    def __call__(self, raw: object) -> float:
+        if isinstance(raw, bool):
+            raise ValueError("expected a duration such as 30s, 15m or 2h")
+        if isinstance(raw, int | float):
+            seconds = float(raw)
+        elif isinstance(raw, str):
+            match = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h|d)?\s*", raw)
+            if not match:
+                raise ValueError("expected a duration such as 30s, 15m or 2h")
+            seconds = float(match.group(1)) * self.UNITS[match.group(2) or "s"]
+        else:
+            raise ValueError("expected a duration such as 30s, 15m or 2h")
+        _check_range(seconds, self.minimum, self.maximum)
+        return seconds
+
+    def render(self, value: float) -> str:
+        for unit in ("d", "h", "m", "s"):
+            count = value / self.UNITS[unit]
+            if count >= 1 and count == int(count):
+                return f"{int(count)}{unit}"
+        return f"{value!r}s" if value else "0s"
+
+
+class Choice:
+    kind = "choice"
+
+    def __init__(self, *choices: str) -> None:
+        self.choices = choices
+
+    def __call__(self, raw: object) -> str:
+        if not isinstance(raw, str) or raw.strip().lower() not in self.choices:
+            raise ValueError("expected one of " + ", ".join(self.choices))
+        return raw.strip().lower()
+
+    def render(self, value: str) -> str:
+        return value
+
+
+class Url:
+    """An http(s) URL with a host; a trailing slash is dropped. Empty means "not set"."""
+
+    kind = "url"
+
+    def __call__(self, raw: object) -> str:
+        if not isinstance(raw, str):
+            raise ValueError("expected a URL")
+        value = raw.strip()
+        if not value:
+            return ""
+        parts = urlsplit(value)
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            raise ValueError("expected an http:// or https:// URL with a host")
+        try:
+            parts.port  # noqa: B018 - raises ValueError on a bad port
+        except ValueError:
+            raise ValueError("the URL has an invalid port") from None
+        if any(ch.isspace() or ord(ch) < 32 for ch in value):
+            raise ValueError("URLs must not contain whitespace or control characters")
+        return value.rstrip("/")
+
+    def render(self, value: str) -> str:
+        return value
+
+
+def _check_range(value: float, minimum: float | None, maximum: float | None) -> None:
+    if minimum is not None and value < minimum:
+        raise ValueError(f"must be at least {minimum:g}")
+    if maximum is not None and value > maximum:
+        raise ValueError(f"must be at most {maximum:g}")
+
+
+Converter = String | Integer | Number | Boolean | Duration | Choice | Url
+
+
+@dataclass(frozen=True)
+class Option:
+    section: str
+    name: str
+    default: Any
+    convert: Converter
+    help: str
+    secret: bool = False
+
+    @property
+    def key(self) -> str:
+        return f"{self.section}.{self.name}"
+
+    @property
+    def env(self) -> str:
+        return f"HARMONY_{self.section}_{self.name}".upper()
+
+    @property
+    def flag(self) -> str:
+        return f"--{self.section}-{self.name}".replace("_", "-")
+
+
+# --- the table ---------------------------------------------------------------------------
+
+OPTIONS: list[Option] = [
+    Option("server", "host", "127.0.0.1", String(allow_empty=False), "Address to listen on."),
+    Option("server", "port", 8337, Integer(0, 65535), "TCP port to listen on (0 picks a free port)."),
+    Option("server", "threads", 8, Integer(1, 64), "Request-handling threads."),
+    Option("server", "shutdown_timeout", 10.0, Duration(0, 300), "How long shutdown waits for background work."),
+    Option("data", "dir", "./data", Path(allow_empty=False), "Directory for the database and backups."),
+    Option("library", "dir", "", Path(), "Music library root; empty means <data.dir>/library."),
+    Option("log", "level", "info", Choice("debug", "info", "warning", "error"), "Lowest level logged."),
+    Option("log", "format", "json", Choice("json", "text"), "json: one object a line; text: for a terminal."),
+    Option("metrics", "require_key", False, Boolean(), "Require a read API key for /metrics."),
+    Option("spotify", "client_id", "", String(), "Spotify app client id; empty disables Spotify."),
+    Option("spotify", "client_secret", "", String(), "Spotify app client secret.", secret=True),
+    Option("spotify", "redirect_uri", "", Url(), "OAuth redirect URI registered with the Spotify app."),
+    Option("spotify", "api_url", "https://api.spotify.com/v1", Url(), "Spotify Web API base URL."),
+    Option("spotify", "accounts_url", "https://accounts.spotify.com", Url(), "Spotify accounts service URL."),
+    Option("spotify", "rate", 2.5, Number(0.1, 50), "Spotify requests per second, whole process."),
+    Option("slskd", "url", "http://127.0.0.1:5030", Url(), "slskd base URL, including any URL base."),
+    Option("slskd", "api_key", "", String(), "slskd API key (web.authentication.api_keys).", secret=True),
+    Option("slskd", "downloads_dir", "", Path(), "slskd's download directory as seen from Harmony."),
+    Option("upstream", "connect_timeout", 5.0, Duration(0.1, 120), "Connect timeout for Spotify and slskd."),
+    Option("upstream", "read_timeout", 30.0, Duration(0.1, 600), "Read timeout for Spotify and slskd."),
+    Option("upstream", "retries", 3, Integer(0, 10), "Retries for idempotent requests on transient errors."),
+    Option("upstream", "max_retry_after", 30.0, Duration(0, 3600), "Longest Retry-After waited in place."),
+    Option("health", "probe_interval", 30.0, Duration(1, 3600), "How often upstream probes run for /ready."),
+    Option("jobs", "workers", 2, Integer(1, 16), "Job worker threads."),
+    Option("jobs", "lease", 60.0, Duration(1, 3600), "How long a leased job is hidden before it expires."),
+    Option("jobs", "max_attempts", 5, Integer(1, 100), "Attempts before a job is dead-lettered."),
+]
+
+BY_KEY = {option.key: option for option in OPTIONS}
+SECTIONS = sorted({option.section for option in OPTIONS})
+
+
+class Config:
+    """Effective configuration: a typed value and a source string for every option."""
+
+    def __init__(self, values: dict[str, Any], sources: dict[str, str]) -> None:
+        self._values = values
+        self._sources = sources
+
+    def __getitem__(self, key: str) -> Any:
+        return self._values[key]
+
+    def source(self, key: str) -> str:
+        return self._sources[key]
+
+    def replace(self, **overrides: Any) -> Config:
+        """A copy with some values set by the program (source `program`), keys as `section_name`."""
+        values, sources = dict(self._values), dict(self._sources)
+        for name, value in overrides.items():
+            key = name.replace("_", ".", 1)
+            values[key] = BY_KEY[key].convert(value)
+            sources[key] = "program"
+        return Config(values, sources)
+
+    def effective(self) -> list[dict[str, Any]]:
+        """Every option with its value and source, secrets masked: what `/env` shows."""
+        return [
+            {
+                "key": option.key,
+                "value": ("********" if self._values[option.key] else "") if option.secret else self._values[option.key],
+                "source": self._sources[option.key],
+                "secret": option.secret,
+            }
+            for option in OPTIONS
+        ]
+
+    # Paths derived from the table; kept here so every user agrees on them.
+    @property
+    def database_path(self) -> str:
+        return os.path.join(self["data.dir"], "harmony.sqlite3")
+
+    @property
+    def library_dir(self) -> str:
+        return str(self["library.dir"] or os.path.join(self["data.dir"], "library"))
+
+    @property
+    def downloads_dir(self) -> str:
+        return str(self["slskd.downloads_dir"] or os.path.join(self["data.dir"], "downloads"))
+
+
+def _convert(option: Option, raw: object, source: str) -> Any:
+    try:
+        return option.convert(raw)
+    except ValueError as exc:
+        shown = "********" if option.secret else raw
+        raise ConfigError(
+            f"option {option.key}: invalid value {shown!r} from {source}: {exc}",
+            option=option.key,
+            value=None if option.secret else _jsonable(raw),
+            source=source,
+        ) from None
+
+
+def _jsonable(raw: object) -> Any:
+    try:
+        json.dumps(raw)
+    except (TypeError, ValueError):
+        return repr(raw)
+    return raw
+
+
+def load(
+    path: str | None = None,
+    env: Mapping[str, str] | None = None,
+    flags: Mapping[str, object] | None = None,
+) -> Config:
+    """Build the effective configuration from the four sources; raise ConfigError on any problem.
+
+    `flags` maps option keys (`server.port`) to raw values given on the command line.
+    """
+    values = {option.key: option.default for option in OPTIONS}
+    sources = dict.fromkeys(values, "default")
+    if path:
+        for option, raw in _read_toml(path):
+            values[option.key] = _convert(option, raw, f"file {path}")
+            sources[option.key] = f"file {path}"
+    env = os.environ if env is None else env
+    prefixes = tuple(f"HARMONY_{section.upper()}_" for section in SECTIONS)
+    by_env = {option.env: option for option in OPTIONS}
+    for name in sorted(env):
+        if not name.startswith(prefixes):
+            continue
+        option = by_env.get(name)
+        if option is None:
+            raise ConfigError(f"unknown environment variable {name}: no such option", variable=name)
+        values[option.key] = _convert(option, env[name], f"environment variable {name}")
+        sources[option.key] = f"environment variable {name}"
+    for key, raw in (flags or {}).items():
+        option = BY_KEY[key]
+        values[key] = _convert(option, raw, f"flag {option.flag}")
+        sources[key] = f"flag {option.flag}"
+    return Config(values, sources)
+
+
+def _read_toml(path: str) -> Iterable[tuple[Option, object]]:
+    try:
+        with open(path, "rb") as handle:
+            document = tomllib.load(handle)
+    except OSError as exc:
+        raise ConfigError(f"cannot read config file {path}: {exc.strerror}", file=path) from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"config file {path} is not valid TOML: {exc}", file=path) from None
+    for section, table in document.items():
+        if not isinstance(table, dict):
+            raise ConfigError(f"unknown key {section!r} in {path}: options live in [sections]", file=path)
+        for name, raw in table.items():
+            option = BY_KEY.get(f"{section}.{name}")
+            if option is None:
+                raise ConfigError(f"unknown option {section}.{name} in {path}", file=path, key=f"{section}.{name}")
+            yield option, raw
+
+
+def add_flags(parser: argparse.ArgumentParser) -> None:
+    """Add `--config` and one `--section-name` flag per option to a subcommand's parser."""
+    parser.add_argument("--config", metavar="FILE", help="TOML configuration file")
+    group = parser.add_argument_group("options (see docs/configuration.md)")
+    for option in OPTIONS:
+        group.add_argument(
+            option.flag, dest=f"opt:{option.key}", metavar=option.convert.kind.upper(), help=option.help
+        )
+
+
+def from_args(args: argparse.Namespace, env: Mapping[str, str] | None = None) -> Config:
+    flags = {
+        name[4:]: value for name, value in vars(args).items() if name.startswith("opt:") and value is not None
+    }
+    env = os.environ if env is None else env
+    return load(args.config or env.get("HARMONY_CONFIG") or None, env, flags)
+
+
+def toml_literal(option: Option, value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int | float) and not isinstance(option.convert, Duration):
+        return option.convert.render(value)  # type: ignore[arg-type]
+    return json.dumps(option.convert.render(value), ensure_ascii=False)  # type: ignore[arg-type]
+
+
+def sample() -> str:
+    """A commented TOML file with every option at its default."""
+    lines = ["# Harmony configuration. Every option is shown at its default, commented out.", ""]
+    for section in dict.fromkeys(option.section for option in OPTIONS):
+        lines.append(f"[{section}]")
+        for option in (o for o in OPTIONS if o.section == section):
+            lines.append(f"# {option.help}" + (" (secret)" if option.secret else ""))
+            lines.append(f"# {option.name} = {toml_literal(option, option.default)}")
+        lines.append("")
+    return "\n".join(lines)
+
+
+def reference() -> str:
+    """The Markdown reference in docs/configuration.md, generated from the table."""
+    lines = [
+        "# Configuration",
+        "",
+        "<!-- Generated by `harmony config docs` from harmony/config.py; do not edit by hand. -->",
+        "",
+        "Harmony reads its options from four sources, each overriding the one before: built-in",
+        "defaults, a TOML file given with `--config FILE` (or `HARMONY_CONFIG`), environment",
+        "variables, and command-line flags. `GET /env` and `harmony check` show each effective",
+        "value with its source; secrets are masked. An unknown key or a bad value stops Harmony",
+        "with exit code 2 and a message naming the option, the value and its source.",
+        "",
+        "Durations accept `500ms`, `90s`, `15m`, `2h`, `7d` or a number of seconds.",
+        "`harmony config sample` prints a commented TOML file with every option.",
+        "",
+    ]
+    for section in dict.fromkeys(option.section for option in OPTIONS):
+        lines += [f"## [{section}]", "", "| option | default | environment / flag | meaning |", "|---|---|---|---|"]
+        for option in (o for o in OPTIONS if o.section == section):
+            default = toml_literal(option, option.default)
+            secret = " Secret: masked in `/env` and logs." if option.secret else ""
+            lines.append(
+                f"| `{option.name}` ({option.convert.kind}) | `{default}` | `{option.env}`<br>`{option.flag}` "
+                f"| {option.help}{secret} |"
+            )
+        lines.append("")
+    return "\n".join(lines)
