@@ -60,7 +60,7 @@ MIGRATIONS: list[tuple[str, str]] = [
         --   ready (waiting for run_at), running (leased until lease_until),
         --   done (terminal), dead (dead-lettered with last_error; requeue or purge).
         CREATE TABLE jobs (
-            id INTEGER PRIMARY KEY,
+            id INTEGER PRIMARY KEY AUTOINCREMENT, -- never reused: purged ids stay unknown
             type TEXT NOT NULL,
             payload TEXT NOT NULL DEFAULT '{}',   -- JSON object
             priority INTEGER NOT NULL DEFAULT 0,  -- higher runs first
@@ -80,7 +80,8 @@ MIGRATIONS: list[tuple[str, str]] = [
         -- Leasing walks this index in order: O(log n) however many jobs are queued.
         CREATE INDEX jobs_ready ON jobs (priority DESC, run_at, id) WHERE state = 'ready';
         CREATE INDEX jobs_running ON jobs (lease_until) WHERE state = 'running';
-        CREATE INDEX jobs_state_type ON jobs (state, type, id);
+        CREATE INDEX jobs_state ON jobs (state, id);
+        CREATE INDEX jobs_type ON jobs (type, state, id);
         CREATE UNIQUE INDEX jobs_idem_key ON jobs (idem_key)
             WHERE idem_key IS NOT NULL AND state != 'done';
 

@@ -42,3 +42,36 @@ class Metrics:
             ["check"],
             registry=self.registry,
         )
+        # Background work (jobs.py, timers.py). Queue depth is read at scrape time by
+        # jobs.QueueCollector, registered by the composition root.
+        self.job_duration = Histogram(
+            "harmony_job_duration_seconds",
+            "Time spent running jobs, by type and outcome (done, failed, lost).",
+            ["type", "outcome"],
+            buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 300.0),
+            registry=self.registry,
+        )
+        self.job_failures = Counter(
+            "harmony_job_failures",
+            "Failed job attempts, by type.",
+            ["type"],
+            registry=self.registry,
+        )
+        self.task_runs = Counter(
+            "harmony_task_runs",
+            "Runs of each timer task.",
+            ["task"],
+            registry=self.registry,
+        )
+        self.task_failures = Counter(
+            "harmony_task_failures",
+            "Runs of each timer task that raised.",
+            ["task"],
+            registry=self.registry,
+        )
+        self.task_last_success = Gauge(
+            "harmony_task_last_success_timestamp_seconds",
+            "When each timer task last succeeded (Unix time).",
+            ["task"],
+            registry=self.registry,
+        )

@@ -1,0 +1,515 @@
+"""The durable job queue: enqueue, lease, retry, dead letters, recovery and the worker pool."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from harmony import jobs
+from harmony.db import Database
+from harmony.errors import BadInput, Conflict, NotFound
+from harmony.jobs import GiveUp, Job, Queue, WorkerPool, backoff
+
+
+class Clock:
+    """A wall clock that moves only when told to."""
+
+    def __init__(self, t: float = 1_000_000.0) -> None:
+        self.t = t
+
+    def __call__(self) -> float:
+        return self.t
+
+    def advance(self, seconds: float) -> None:
+        self.t += seconds
+
+
+@pytest.fixture
+def db(tmp_path: Any) -> Iterator[Database]:
+    database = Database(str(tmp_path / "harmony.db"))
+    database.migrate()
+    try:
+        yield database
+    finally:
+        database.close()
+
+
+@pytest.fixture
+def clock() -> Clock:
+    return Clock()
+
+
+@pytest.fixture
+def queue(db: Database, clock: Clock) -> Queue:
+    return Queue(db, clock=clock, lease_s=60, max_attempts=3, backoff_base_s=10, rand=lambda: 0.5)
+
+
+# --- backoff ---------------------------------------------------------------------------------
+
+
+@given(
+    attempt=st.integers(1, 10_000),
+    base=st.floats(0.001, 1000),
+    extra=st.floats(0, 100_000),
+    u=st.floats(0, 1, exclude_max=True),
+)
+def test_backoff_is_bounded_and_jittered_within_its_step(
+    attempt: int, base: float, extra: float, u: float
+) -> None:
+    cap = base + extra
+    delay = backoff(attempt, base_s=base, cap_s=cap, u=u)
+    step = min(cap, base * 2.0 ** min(attempt - 1, 64))
+    assert step / 2 <= delay <= step * (1 + 1e-9)
+    assert 0 < delay <= cap * (1 + 1e-9)
+
+
+@given(attempt=st.integers(1, 200), base=st.floats(0.01, 100), u=st.floats(0, 1, exclude_max=True))
+def test_backoff_never_shrinks_as_attempts_grow(attempt: int, base: float, u: float) -> None:
+    # At the same point of the jitter range, a later attempt never waits less.
+    cap = base * 1000
+    assert backoff(attempt + 1, base_s=base, cap_s=cap, u=u) >= backoff(attempt, base_s=base, cap_s=cap, u=u)
+
+
+def test_backoff_rejects_nonsense() -> None:
+    with pytest.raises(ValueError):
+        backoff(0)
+    with pytest.raises(ValueError):
+        backoff(1, base_s=10, cap_s=5)
+
+
+# --- enqueue and idempotency -------------------------------------------------------------------
+
+
+def test_enqueue_stores_a_ready_job(queue: Queue, clock: Clock) -> None:
+    job = queue.enqueue("scan", {"artist": "a1", "n": 1}, priority=5)
+    assert job.state == "ready" and job.attempts == 0 and job.max_attempts == 3
+    assert job.payload == {"artist": "a1", "n": 1} and job.run_at == clock.t
+    assert queue.get(job.id) == job
+
+
+def test_same_key_while_live_returns_the_same_job_unchanged(queue: Queue) -> None:
+    first = queue.enqueue("scan", {"v": 1}, key="scan:a1")
+    again = queue.enqueue("scan", {"v": 2}, key="scan:a1", priority=9)
+    assert again == first
+    leased = queue.lease()
+    assert leased is not None
+    running = queue.enqueue("scan", {"v": 3}, key="scan:a1")
+    assert running.id == first.id and running.state == "running" and running.payload == {"v": 1}
+    assert queue.count() == 1
+
+
+def test_done_job_frees_its_key(queue: Queue) -> None:
+    first = queue.enqueue("scan", key="scan:a1")
+    leased = queue.lease()
+    assert leased is not None and queue.complete(leased)
+    second = queue.enqueue("scan", key="scan:a1")
+    assert second.id != first.id and second.state == "ready"
+    assert queue.enqueue("scan", key="scan:a1").id == second.id
+
+
+def test_dead_job_holds_its_key_until_requeued_or_purged(queue: Queue) -> None:
+    first = queue.enqueue("scan", key="k")
+    leased = queue.lease()
+    assert leased is not None
+    queue.fail(leased, "bad", give_up=True)
+    held = queue.enqueue("scan", key="k")
+    assert held.id == first.id and held.state == "dead"
+    queue.purge([first.id])
+    assert queue.enqueue("scan", key="k").id != first.id
+
+
+@pytest.mark.parametrize(
+    ("args", "kwargs"),
+    [
+        (("",), {}),
+        (("Bad Type",), {}),
+        (("x" * 65,), {}),
+        (("scan", ["not", "a", "dict"]), {}),
+        (("scan", {"f": float("nan")}), {}),
+        (("scan", {"o": object()}), {}),
+        (("scan", {"big": "x" * 70_000}), {}),
+        (("scan",), {"key": ""}),
+        (("scan",), {"key": "k" * 201}),
+        (("scan",), {"max_attempts": 0}),
+    ],
+)
+def test_enqueue_rejects_bad_input_and_stores_nothing(
+    queue: Queue, args: tuple[Any, ...], kwargs: Any
+) -> None:
+    with pytest.raises(BadInput):
+        queue.enqueue(*args, **kwargs)
+    assert queue.count() == 0
+
+
+# --- leasing -----------------------------------------------------------------------------------
+
+
+def test_lease_order_is_priority_then_due_time_then_age(queue: Queue, clock: Clock) -> None:
+    low = queue.enqueue("t", priority=0)
+    high_late = queue.enqueue("t", priority=5, run_at=clock.t - 1)
+    high_early = queue.enqueue("t", priority=5, run_at=clock.t - 10)
+    future = queue.enqueue("t", priority=9, run_at=clock.t + 100)
+    order = []
+    while (job := queue.lease()) is not None:
+        order.append(job.id)
+    assert order == [high_early.id, high_late.id, low.id]
+    clock.advance(100)
+    job = queue.lease()
+    assert job is not None and job.id == future.id
+
+
+def test_lease_sets_running_with_a_fresh_token(queue: Queue, clock: Clock) -> None:
+    queue.enqueue("t")
+    job = queue.lease()
+    assert job is not None
+    assert job.state == "running" and job.attempts == 1 and job.lease_until == clock.t + 60
+    assert job.lease_token and queue.lease() is None
+
+
+def test_lease_query_uses_the_ready_index(db: Database) -> None:
+    plan = " ".join(row["detail"] for row in db.query("EXPLAIN QUERY PLAN " + jobs.SQL_LEASE, ("t", 1, 1, 1)))
+    assert "jobs_ready" in plan and "TEMP B-TREE" not in plan
+
+
+def test_concurrent_leases_never_share_a_job(tmp_path: Any) -> None:
+    # Separate Database objects: separate connections, as two processes would have.
+    path = str(tmp_path / "shared.db")
+    setup = Database(path)
+    setup.migrate()
+    queue = Queue(setup)
+    for n in range(300):
+        queue.enqueue("t", {"n": n})
+    leased: list[int] = []
+    lock = threading.Lock()
+
+    def lease_all() -> None:
+        database = Database(path)
+        mine = Queue(database)
+        try:
+            while (job := mine.lease()) is not None:
+                with lock:
+                    leased.append(job.id)
+        finally:
+            database.close()
+
+    threads = [threading.Thread(target=lease_all) for _ in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert len(leased) == 300 and len(set(leased)) == 300
+    setup.close()
+
+
+# --- outcomes ----------------------------------------------------------------------------------
+
+
+def test_fail_retries_with_backoff_then_dead_letters(queue: Queue, clock: Clock) -> None:
+    job = queue.enqueue("t")
+    delays = []
+    for attempt in (1, 2):
+        leased = queue.lease()
+        assert leased is not None and leased.attempts == attempt
+        failed = queue.fail(leased, f"error {attempt}")
+        assert failed is not None and failed.state == "ready" and failed.last_error == f"error {attempt}"
+        delays.append(failed.run_at - clock.t)
+        assert queue.lease() is None  # not before its retry time
+        clock.advance(failed.run_at - clock.t)
+    assert delays == [backoff(1, base_s=10, u=0.5), backoff(2, base_s=10, u=0.5)]
+    leased = queue.lease()
+    assert leased is not None and leased.attempts == 3
+    dead = queue.fail(leased, "error 3")
+    assert dead is not None and dead.state == "dead" and dead.last_error == "error 3"
+    assert dead.finished_at == clock.t
+    assert queue.get(job.id) == dead
+
+
+def test_fail_with_give_up_dead_letters_at_once(queue: Queue) -> None:
+    queue.enqueue("t")
+    job = queue.lease()
+    assert job is not None
+    dead = queue.fail(job, "no such artist", give_up=True)
+    assert dead is not None and dead.state == "dead" and dead.attempts == 1
+
+
+def test_stale_worker_cannot_touch_a_reclaimed_job(queue: Queue, clock: Clock) -> None:
+    queue.enqueue("t")
+    stale = queue.lease()
+    assert stale is not None
+    clock.advance(61)
+    assert queue.recover() == 1
+    fresh = queue.lease()
+    assert fresh is not None and fresh.id == stale.id and fresh.lease_token != stale.lease_token
+    assert not queue.heartbeat(stale)
+    assert not queue.complete(stale)
+    assert queue.fail(stale, "late") is None
+    assert not queue.release(stale)
+    with pytest.raises(jobs.LeaseLost), queue.completing(stale):
+        pass
+    assert queue.complete(fresh)
+
+
+def test_heartbeat_keeps_the_lease(queue: Queue, clock: Clock) -> None:
+    queue.enqueue("t")
+    job = queue.lease()
+    assert job is not None
+    for _ in range(5):
+        clock.advance(50)
+        assert queue.heartbeat(job)
+        assert queue.recover() == 0
+    assert queue.complete(job)
+
+
+def test_completing_commits_the_effect_with_the_completion(queue: Queue, db: Database) -> None:
+    with db.write() as conn:
+        conn.execute("CREATE TABLE effects (job_id INTEGER PRIMARY KEY)")
+    queue.enqueue("t")
+    queue.enqueue("t")
+    first, second = queue.lease(), queue.lease()
+    assert first is not None and second is not None
+    with queue.completing(first) as conn:
+        conn.execute("INSERT INTO effects VALUES (?)", (first.id,))
+    assert queue.complete(first)  # the pool's own completion afterwards is a no-op
+    with pytest.raises(RuntimeError), queue.completing(second) as conn:
+        conn.execute("INSERT INTO effects VALUES (?)", (second.id,))
+        raise RuntimeError("handler broke after writing")
+    assert db.query("SELECT job_id FROM effects") == [{"job_id": first.id}]
+    assert queue.get(first.id).state == "done"  # type: ignore[union-attr]
+    assert queue.get(second.id).state == "running"  # type: ignore[union-attr]
+
+
+def test_recover_returns_expired_leases_and_dead_letters_on_the_last_attempt(
+    queue: Queue, clock: Clock
+) -> None:
+    a = queue.enqueue("t")
+    b = queue.enqueue("t", max_attempts=1)
+    assert queue.lease() and queue.lease()
+    clock.advance(59)
+    assert queue.recover() == 0
+    clock.advance(1)
+    assert queue.recover() == 2
+    job_a, job_b = queue.get(a.id), queue.get(b.id)
+    assert job_a is not None and job_a.state == "ready" and job_a.attempts == 1
+    assert job_a.last_error == "lease expired"
+    assert job_b is not None and job_b.state == "dead"
+
+
+def test_release_does_not_count_the_attempt(queue: Queue) -> None:
+    queue.enqueue("t")
+    job = queue.lease()
+    assert job is not None and queue.release(job)
+    again = queue.lease()
+    assert again is not None and again.attempts == 1
+
+
+# --- requeue and purge -------------------------------------------------------------------------
+
+
+def _dead(queue: Queue, type: str = "t") -> Job:
+    queue.enqueue(type)
+    job = queue.lease()
+    assert job is not None
+    dead = queue.fail(job, "boom", give_up=True)
+    assert dead is not None
+    return dead
+
+
+def test_requeue_by_ids_and_by_type(queue: Queue, clock: Clock) -> None:
+    a, b, c = _dead(queue, "t"), _dead(queue, "t"), _dead(queue, "u")
+    clock.advance(5)
+    assert queue.requeue([a.id]) == [a.id]
+    job = queue.get(a.id)
+    assert job is not None and job.state == "ready" and job.attempts == 0 and job.run_at == clock.t
+    assert queue.requeue(type="t") == [b.id]
+    assert queue.requeue(type="t") == []
+    assert queue.purge(type="u") == [c.id] and queue.get(c.id) is None
+
+
+@pytest.mark.parametrize("op", ["requeue", "purge"])
+def test_requeue_and_purge_change_nothing_on_bad_input(queue: Queue, op: str) -> None:
+    dead = _dead(queue)
+    queue.enqueue("t")
+    live = queue.lease()
+    assert live is not None
+    before = queue.list_jobs(limit=100)
+    action = getattr(queue, op)
+    with pytest.raises(NotFound):
+        action([dead.id, 999])
+    with pytest.raises(Conflict):
+        action([dead.id, live.id])
+    for bad in ([], ["1"], [True], list(range(1, 1002))):
+        with pytest.raises(BadInput):
+            action(bad)
+    with pytest.raises(BadInput):
+        action()
+    with pytest.raises(BadInput):
+        action([dead.id], type="t")
+    assert queue.list_jobs(limit=100) == before
+
+
+def test_list_filters_and_pages_by_id(queue: Queue) -> None:
+    ids = [queue.enqueue("a" if n % 2 else "b").id for n in range(7)]
+    assert [job.id for job in queue.list_jobs(limit=3)] == ids[:3]
+    assert [job.id for job in queue.list_jobs(limit=3, after=ids[2])] == ids[3:6]
+    assert [job.id for job in queue.list_jobs(type="a")] == ids[1::2]
+    assert queue.list_jobs(state="dead") == []
+    with pytest.raises(BadInput):
+        queue.list_jobs(state="zombie")
+
+
+def test_stats_count_every_state(queue: Queue) -> None:
+    _dead(queue, "t")
+    queue.enqueue("u")
+    stats = queue.stats()
+    assert stats["by_state"] == {"ready": 1, "running": 0, "done": 0, "dead": 1}
+    assert stats["by_type"]["t"]["dead"] == 1 and stats["by_type"]["u"]["ready"] == 1
+    assert stats["total"] == 2
+
+
+def test_delete_done_keeps_recent_and_unfinished_jobs(queue: Queue, clock: Clock) -> None:
+    old = queue.enqueue("t")
+    job = queue.lease()
+    assert job is not None and queue.complete(job)
+    clock.advance(100)
+    queue.enqueue("t")
+    assert queue.delete_done(150) == 0
+    assert queue.delete_done(50) == 1 and queue.get(old.id) is None and queue.count() == 1
+
+
+# --- the worker pool ---------------------------------------------------------------------------
+
+
+def test_run_one_completes_fails_and_dead_letters_unknown_types(queue: Queue) -> None:
+    seen: list[dict[str, Any]] = []
+
+    def ok(job: Job) -> None:
+        seen.append(job.payload)
+
+    def broken(job: Job) -> None:
+        raise ValueError("nope")
+
+    def hopeless(job: Job) -> None:
+        raise GiveUp("gone for good")
+
+    pool = WorkerPool(queue, {"ok": ok, "broken": broken, "hopeless": hopeless})
+    ids = [queue.enqueue(t, {"t": t}).id for t in ("ok", "broken", "hopeless", "mystery")]
+    while pool.run_one() is not None:
+        pass
+    states = [queue.get(job_id) for job_id in ids]
+    assert [job.state for job in states if job] == ["done", "ready", "dead", "dead"]
+    assert seen == [{"t": "ok"}]
+    assert states[1] and states[1].last_error == "ValueError: nope"
+    assert states[2] and states[2].last_error == "GiveUp: gone for good"
+    assert states[3] and states[3].last_error == "no handler for job type 'mystery'"
+
+
+def test_pool_threads_run_jobs_and_stop(db: Database) -> None:
+    queue = Queue(db, lease_s=30)
+    done = threading.Event()
+    count = [0]
+    lock = threading.Lock()
+
+    def handler(job: Job) -> None:
+        with lock:
+            count[0] += 1
+            if count[0] == 50:
+                done.set()
+
+    pool = WorkerPool(queue, {"t": handler}, threads=2, poll_s=5)
+    pool.start()
+    try:
+        assert pool.is_alive()
+        names = {thread.name for thread in threading.enumerate()}
+        assert {"harmony-worker-1", "harmony-worker-2", "harmony-jobs-keeper"} <= names
+        for n in range(50):
+            queue.enqueue("t", {"n": n})  # wakes idle workers; no wait for the 5 s poll
+        assert done.wait(10)
+    finally:
+        started = time.monotonic()
+        assert pool.stop(5) == []
+    assert time.monotonic() - started < 2
+    assert not pool.is_alive()
+    assert queue.stats()["by_state"]["done"] == 50
+
+
+def test_stop_lets_running_jobs_finish_within_the_timeout(db: Database) -> None:
+    queue = Queue(db, lease_s=30)
+    started, finish = threading.Event(), threading.Event()
+
+    def slow(job: Job) -> None:
+        started.set()
+        finish.wait(5)
+
+    pool = WorkerPool(queue, {"t": slow}, threads=1, poll_s=0.05)
+    pool.start()
+    job = queue.enqueue("t")
+    assert started.wait(5)
+    threading.Timer(0.2, finish.set).start()
+    assert pool.stop(3) == []
+    final = queue.get(job.id)
+    assert final is not None and final.state == "done"
+
+
+def test_stop_releases_jobs_that_outlive_the_timeout(db: Database) -> None:
+    queue = Queue(db, lease_s=30)
+    started, finish = threading.Event(), threading.Event()
+
+    def stuck(job: Job) -> None:
+        started.set()
+        finish.wait(10)
+
+    pool = WorkerPool(queue, {"t": stuck}, threads=1, poll_s=0.05)
+    pool.start()
+    job = queue.enqueue("t")
+    assert started.wait(5)
+    assert pool.stop(0.2) == [job.id]
+    released = queue.get(job.id)
+    assert released is not None and released.state == "ready" and released.attempts == 0
+    finish.set()  # the handler finishes late: its outcome is dropped
+    time.sleep(0.1)
+    after = queue.get(job.id)
+    assert after is not None and after.state == "ready"
+
+
+def test_keeper_heartbeats_long_jobs(db: Database) -> None:
+    queue = Queue(db, lease_s=0.3)
+    done = threading.Event()
+
+    def long(job: Job) -> None:
+        time.sleep(1.0)  # three leases long
+        done.set()
+
+    pool = WorkerPool(queue, {"t": long}, threads=1, poll_s=0.05, heartbeat_s=0.05)
+    pool.start()
+    try:
+        job = queue.enqueue("t")
+        assert done.wait(5)
+        deadline = time.monotonic() + 5
+        while (current := queue.get(job.id)) and current.state != "done" and time.monotonic() < deadline:
+            time.sleep(0.02)
+    finally:
+        pool.stop(2)
+    final = queue.get(job.id)
+    assert final is not None and final.state == "done" and final.attempts == 1
+
+
+def test_start_recovers_expired_leases(db: Database, clock: Clock) -> None:
+    queue = Queue(db, clock=clock, lease_s=10)
+    job = queue.enqueue("t")
+    assert queue.lease() is not None  # leased by a process that then died
+    clock.advance(11)
+    ran = threading.Event()
+    pool = WorkerPool(queue, {"t": lambda job: ran.set()}, threads=1, poll_s=0.05)
+    pool.start()
+    try:
+        assert ran.wait(5)
+    finally:
+        pool.stop(1)
+    final = queue.get(job.id)
+    assert final is not None and final.state == "done" and final.attempts == 2
