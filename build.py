@@ -25,13 +25,19 @@ def main(argv: list[str] | None = None) -> int:
     with tempfile.TemporaryDirectory() as build_dir:
         env = dict(os.environ, SOURCE_DATE_EPOCH=os.environ.get("SOURCE_DATE_EPOCH", "315532800"))
         command = [
-            sys.executable, "-m", "shiv",
+            sys.executable,
+            "-m",
+            "shiv",
             "--reproducible",
             "--compressed",
-            "-p", args.python,
-            "-c", "harmony",
-            "-o", args.output,
-            "--build-id", _build_id(),
+            "-p",
+            args.python,
+            "-c",
+            "harmony",
+            "-o",
+            args.output,
+            "--build-id",
+            _build_id(),
             HERE,
         ]
         env["PIP_NO_CACHE_DIR"] = "1"
@@ -44,8 +50,12 @@ def main(argv: list[str] | None = None) -> int:
 def _build_id() -> str:
     """The git commit when available, so each build extracts to its own cache directory."""
     try:
-        out = subprocess.run(["git", "-C", HERE, "rev-parse", "HEAD"], capture_output=True, text=True, check=True)
-        dirty = subprocess.run(["git", "-C", HERE, "status", "--porcelain"], capture_output=True, text=True).stdout
+        out = subprocess.run(
+            ["git", "-C", HERE, "rev-parse", "HEAD"], capture_output=True, text=True, check=True
+        )
+        dirty = subprocess.run(
+            ["git", "-C", HERE, "status", "--porcelain"], capture_output=True, text=True
+        ).stdout
         return out.stdout.strip()[:12] + ("-dirty" if dirty.strip() else "")
     except (OSError, subprocess.CalledProcessError):
         from harmony import __version__

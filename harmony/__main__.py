@@ -14,7 +14,8 @@ from collections.abc import Callable, Sequence
 from types import FrameType
 from typing import Any, TextIO
 
-from . import __version__, auth, config, log as logsetup
+from . import __version__, auth, config
+from . import log as logsetup
 from .context import Context, close_context, open_context
 from .db import Database
 from .errors import ConfigError, HarmonyError
@@ -121,7 +122,10 @@ def _apikey(cfg: config.Config, args: argparse.Namespace, out: TextIO) -> int:
         elif args.action == "list":
             for row in auth.list_keys(ctx.db):
                 state = "revoked" if row["revoked_at"] else "active"
-                print(f"{row['id']:>4}  {row['role']:<8}  hmy_{row['prefix']}_…  {state:<7}  {row['name']}", file=out)
+                print(
+                    f"{row['id']:>4}  {row['role']:<8}  hmy_{row['prefix']}_…  {state:<7}  {row['name']}",
+                    file=out,
+                )
         else:
             row = auth.revoke_key(ctx.db, args.id)
             print(f"revoked key {row['id']} ({row['name']})", file=out)

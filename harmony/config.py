@@ -103,7 +103,16 @@ class Number:
 
 class Boolean:
     kind = "boolean"
-    WORDS = {"true": True, "yes": True, "on": True, "1": True, "false": False, "no": False, "off": False, "0": False}
+    WORDS = {
+        "true": True,
+        "yes": True,
+        "on": True,
+        "1": True,
+        "false": False,
+        "no": False,
+        "off": False,
+        "0": False,
+    }
 
     def __call__(self, raw: object) -> bool:
         if isinstance(raw, bool):
@@ -227,7 +236,9 @@ OPTIONS: list[Option] = [
     Option("server", "host", "127.0.0.1", String(allow_empty=False), "Address to listen on."),
     Option("server", "port", 8337, Integer(0, 65535), "TCP port to listen on (0 picks a free port)."),
     Option("server", "threads", 8, Integer(1, 64), "Request-handling threads."),
-    Option("server", "shutdown_timeout", 10.0, Duration(0, 300), "How long shutdown waits for background work."),
+    Option(
+        "server", "shutdown_timeout", 10.0, Duration(0, 300), "How long shutdown waits for background work."
+    ),
     Option("data", "dir", "./data", Path(allow_empty=False), "Directory for the database and backups."),
     Option("library", "dir", "", Path(), "Music library root; empty means <data.dir>/library."),
     Option("log", "level", "info", Choice("debug", "info", "warning", "error"), "Lowest level logged."),
@@ -283,7 +294,9 @@ class Config:
         return [
             {
                 "key": option.key,
-                "value": ("********" if self._values[option.key] else "") if option.secret else self._values[option.key],
+                "value": ("********" if self._values[option.key] else "")
+                if option.secret
+                else self._values[option.key],
                 "source": self._sources[option.key],
                 "secret": option.secret,
             }
@@ -372,7 +385,9 @@ def _read_toml(path: str) -> Iterable[tuple[Option, object]]:
         for name, raw in table.items():
             option = BY_KEY.get(f"{section}.{name}")
             if option is None:
-                raise ConfigError(f"unknown option {section}.{name} in {path}", file=path, key=f"{section}.{name}")
+                raise ConfigError(
+                    f"unknown option {section}.{name} in {path}", file=path, key=f"{section}.{name}"
+                )
             yield option, raw
 
 
@@ -399,7 +414,16 @@ def toml_literal(option: Option, value: Any) -> str:
         return "true" if value else "false"
     if isinstance(value, int | float) and not isinstance(option.convert, Duration):
         return option.convert.render(value)  # type: ignore[arg-type]
-    return json.dumps(option.convert.render(value), ensure_ascii=False)  # type: ignore[arg-type]
+    return toml_string(option.convert.render(value))  # type: ignore[arg-type]
+
+
+def toml_string(text: str) -> str:
+    """A TOML basic string: backslash, quote and every control character (DEL too) escaped."""
+    escaped = "".join(
+        f"\\u{ord(ch):04x}" if ord(ch) < 32 or ord(ch) == 127 else "\\" + ch if ch in '"\\' else ch
+        for ch in text
+    )
+    return f'"{escaped}"'
 
 
 def sample() -> str:
@@ -432,13 +456,18 @@ def reference() -> str:
         "",
     ]
     for section in dict.fromkeys(option.section for option in OPTIONS):
-        lines += [f"## [{section}]", "", "| option | default | environment / flag | meaning |", "|---|---|---|---|"]
+        lines += [
+            f"## [{section}]",
+            "",
+            "| option | default | environment / flag | meaning |",
+            "|---|---|---|---|",
+        ]
         for option in (o for o in OPTIONS if o.section == section):
             default = toml_literal(option, option.default)
             secret = " Secret: masked in `/env` and logs." if option.secret else ""
             lines.append(
-                f"| `{option.name}` ({option.convert.kind}) | `{default}` | `{option.env}`<br>`{option.flag}` "
-                f"| {option.help}{secret} |"
+                f"| `{option.name}` ({option.convert.kind}) | `{default}` "
+                f"| `{option.env}`<br>`{option.flag}` | {option.help}{secret} |"
             )
         lines.append("")
     return "\n".join(lines)

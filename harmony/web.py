@@ -178,7 +178,12 @@ class _Guard:
             except Exception:
                 log.exception(
                     "unhandled_error",
-                    extra={"fields": {"request_id": request.environ.get("harmony.request_id"), "route": route.rule}},
+                    extra={
+                        "fields": {
+                            "request_id": request.environ.get("harmony.request_id"),
+                            "route": route.rule,
+                        }
+                    },
                 )
                 return render_error(500, "internal", "internal error; see the server log for this request id")
 
@@ -249,7 +254,9 @@ def make_app(ctx: Context) -> bottle.Bottle:
         if ok:
             return body
         failing = sorted(name for name, result in checks.items() if not result["ok"])
-        return render_error(503, "not_ready", "not ready: " + ", ".join(failing), {"failing": failing, **body})
+        return render_error(
+            503, "not_ready", "not ready: " + ", ".join(failing), {"failing": failing, **body}
+        )
 
     def env() -> dict[str, Any]:
         return {"options": ctx.config.effective()}

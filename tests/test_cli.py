@@ -1,0 +1,101 @@
+"""The CLI through main(argv): exit codes, output, and the commands that touch the database."""
+
+from __future__ import annotations
+
+import io
+import re
+
+from harmony import __version__, config
+from harmony.__main__ import main
+from harmony.db import SCHEMA_VERSION, Database
+
+
+def run(*argv: str) -> tuple[int, str]:
+    out = io.StringIO()
+    code = main(list(argv), out=out)
+    return code, out.getvalue()
+
+
+def test_version() -> None:
+    assert run("version") == (0, f"harmony {__version__}\n")
+
+
+def test_config_sample_and_docs() -> None:
+    code, text = run("config", "sample")
+    assert code == 0 and text.strip() == config.sample().strip()
+    code, text = run("config", "docs")
+    assert code == 0 and "| `port` (integer)" in text
+
+
+def test_check_prints_values_with_sources(tmp_path, monkeypatch) -> None:
+    monkeypatch.setenv("HARMONY_SERVER_PORT", "9100")
+    code, text = run("check", "--data-dir", str(tmp_path))
+    assert code == 0
+    assert "server.port = 9100  (environment variable HARMONY_SERVER_PORT)" in text
+    assert f"data.dir = '{tmp_path}'  (flag --data-dir)" in text
+    assert text.endswith("configuration ok\n")
+
+
+def test_check_exits_2_naming_option_value_and_source(monkeypatch, capsys) -> None:
+    monkeypatch.setenv("HARMONY_SERVER_PORT", "abc")
+    code, _ = run("check")
+    err = capsys.readouterr().err
+    assert code == 2
+    assert "server.port" in err and "'abc'" in err and "environment variable HARMONY_SERVER_PORT" in err
+
+
+def test_unknown_key_in_config_file_exits_2(tmp_path, capsys) -> None:
+    path = tmp_path / "h.toml"
+    path.write_text("[server]\nporrt = 1\n")
+    assert run("check", "--config", str(path))[0] == 2
+    assert "unknown option server.porrt" in capsys.readouterr().err
+
+
+def test_usage_errors_exit_2(capsys) -> None:
+    assert run("nosuchcommand")[0] == 2
+    assert run("backup")[0] == 2
+
+
+def test_migrate_then_backup(tmp_path) -> None:
+    code, text = run("migrate", "--data-dir", str(tmp_path))
+    assert code == 0 and f"schema version {SCHEMA_VERSION}" in text
+    dest = tmp_path / "backup.sqlite3"
+    code, text = run("backup", str(dest), "--data-dir", str(tmp_path))
+    assert code == 0 and dest.exists()
+    copy = Database(str(dest))
+    assert copy.user_version() == SCHEMA_VERSION
+    copy.close()
+
+
+def test_backup_without_a_database_fails_clearly(tmp_path, capsys) -> None:
+    assert run("backup", str(tmp_path / "b.db"), "--data-dir", str(tmp_path / "empty"))[0] == 1
+    assert "no database" in capsys.readouterr().err
+
+
+def test_apikey_create_list_revoke(tmp_path, capsys) -> None:
+    code, text = run("apikey", "create", "--name", "grafana", "--role", "read", "--data-dir", str(tmp_path))
+    assert code == 0
+    key = re.search(r"hmy_\w+_\S+", text)
+    assert key is not None
+    code, text = run("apikey", "list", "--data-dir", str(tmp_path))
+    assert "grafana" in text and "active" in text and key.group(0) not in text
+    key_id = text.split()[0]
+    assert run("apikey", "revoke", key_id, "--data-dir", str(tmp_path))[0] == 0
+    assert "revoked" in run("apikey", "list", "--data-dir", str(tmp_path))[1]
+    assert run("apikey", "revoke", "999", "--data-dir", str(tmp_path))[0] == 1
+    assert "no API key with id 999" in capsys.readouterr().err
+
+
+def test_the_last_admin_key_cannot_be_revoked(tmp_path, capsys) -> None:
+    run("apikey", "create", "--name", "root", "--role", "admin", "--data-dir", str(tmp_path))
+    assert run("apikey", "revoke", "1", "--data-dir", str(tmp_path))[0] == 1
+    assert "last active admin key" in capsys.readouterr().err
+
+
+def test_a_newer_database_is_refused(tmp_path, capsys) -> None:
+    run("migrate", "--data-dir", str(tmp_path))
+    db = Database(str(tmp_path / "harmony.sqlite3"))
+    db.conn().execute(f"PRAGMA user_version = {SCHEMA_VERSION + 5}")
+    db.close()
+    assert run("migrate", "--data-dir", str(tmp_path))[0] == 1
+    assert "newer than this Harmony" in capsys.readouterr().err

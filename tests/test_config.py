@@ -1,0 +1,173 @@
+"""The option table: converters round-trip, every source is recorded, every error names its cause."""
+
+from __future__ import annotations
+
+import math
+import tomllib
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from harmony import config
+from harmony.errors import ConfigError
+
+
+def values_for(option: config.Option) -> st.SearchStrategy:
+    """Valid typed values for an option's converter."""
+    conv = option.convert
+    if isinstance(conv, config.Boolean):
+        return st.booleans()
+    if isinstance(conv, config.Integer):
+        return st.integers(conv.minimum, conv.maximum)
+    if isinstance(conv, config.Duration):
+        low, high = conv.minimum, conv.maximum or 1e6
+        whole = st.integers(math.ceil(low), int(high)).map(float)
+        fractional = (
+            st.floats(low, high, allow_nan=False)
+            .map(lambda f: round(f, 3))
+            .filter(lambda f: low <= f <= high)
+        )
+        return whole | fractional
+    if isinstance(conv, config.Number):
+        return st.floats(conv.minimum, conv.maximum, allow_nan=False, allow_infinity=False)
+    if isinstance(conv, config.Choice):
+        return st.sampled_from(conv.choices)
+    if isinstance(conv, config.Url):
+        host = st.from_regex(r"[a-z][a-z0-9-]{0,20}(\.[a-z]{2,6})?", fullmatch=True)
+        path = st.from_regex(r"(/[A-Za-z0-9._~-]{1,12}){0,3}", fullmatch=True)
+        port = st.none() | st.integers(1, 65535)
+        scheme = st.sampled_from(["http", "https"])
+        return st.builds(
+            lambda s, h, p, pa: f"{s}://{h}{'' if p is None else f':{p}'}{pa}", scheme, host, port, path
+        )
+    if isinstance(conv, config.Path):
+        return st.text(st.characters(blacklist_categories=("Cs",), blacklist_characters="\x00~"), min_size=1)
+    assert isinstance(conv, config.String)
+    return st.text(st.characters(blacklist_categories=("Cs",), blacklist_characters="\x00"), min_size=1)
+
+
+@pytest.mark.parametrize("option", config.OPTIONS, ids=lambda o: o.key)
+@given(data=st.data())
+def test_every_converter_round_trips_through_env_and_toml(option: config.Option, data: st.DataObject) -> None:
+    value = option.convert(data.draw(values_for(option)))
+    # As an environment variable: the rendered string parses back to the same value.
+    loaded = config.load(None, {option.env: option.convert.render(value)})
+    assert (
+        loaded[option.key] == pytest.approx(value)
+        if isinstance(value, float)
+        else loaded[option.key] == value
+    )
+    assert loaded.source(option.key) == f"environment variable {option.env}"
+    # As TOML: the literal the sample file would contain parses back to the same value.
+    document = tomllib.loads(f"[{option.section}]\n{option.name} = {config.toml_literal(option, value)}\n")
+    again = option.convert(document[option.section][option.name])
+    assert again == pytest.approx(value) if isinstance(value, float) else again == value
+
+
+def test_sources_are_layered_and_recorded(tmp_path) -> None:
+    path = tmp_path / "harmony.toml"
+    path.write_text('[server]\nport = 9000\nhost = "0.0.0.0"\n[log]\nlevel = "debug"\n')
+    cfg = config.load(
+        str(path), {"HARMONY_SERVER_PORT": "9001", "HARMONY_LOG_LEVEL": "error"}, {"log.level": "warning"}
+    )
+    assert cfg["server.host"] == "0.0.0.0" and cfg.source("server.host") == f"file {path}"
+    assert (
+        cfg["server.port"] == 9001 and cfg.source("server.port") == "environment variable HARMONY_SERVER_PORT"
+    )
+    assert cfg["log.level"] == "warning" and cfg.source("log.level") == "flag --log-level"
+    assert cfg["server.threads"] == 8 and cfg.source("server.threads") == "default"
+
+
+@pytest.mark.parametrize(
+    ("env", "flags", "toml", "fragments"),
+    [
+        (
+            {"HARMONY_SERVER_PORT": "abc"},
+            {},
+            None,
+            ["server.port", "'abc'", "environment variable HARMONY_SERVER_PORT"],
+        ),
+        (
+            {},
+            {"server.port": "70000"},
+            None,
+            ["server.port", "'70000'", "flag --server-port", "at most 65535"],
+        ),
+        ({}, {}, "[server]\nport = true\n", ["server.port", "True", "file "]),
+        ({}, {}, '[upstream]\nread_timeout = "soon"\n', ["upstream.read_timeout", "'soon'", "file "]),
+        ({"HARMONY_LOG_LEVEL": "loud"}, {}, None, ["log.level", "'loud'", "HARMONY_LOG_LEVEL", "one of"]),
+        ({"HARMONY_SLSKD_URL": "ftp://x"}, {}, None, ["slskd.url", "'ftp://x'", "HARMONY_SLSKD_URL"]),
+    ],
+)
+def test_bad_values_name_option_value_and_source(tmp_path, env, flags, toml, fragments) -> None:
+    path = None
+    if toml:
+        path = tmp_path / "c.toml"
+        path.write_text(toml)
+    with pytest.raises(ConfigError) as info:
+        config.load(str(path) if path else None, env, flags)
+    for fragment in fragments:
+        assert fragment in info.value.message
+
+
+def test_secret_values_are_not_echoed_in_errors() -> None:
+    with pytest.raises(ConfigError) as info:
+        config.load(None, {"HARMONY_SLSKD_API_KEY": "bad\x00secret"})
+    assert "secret" not in info.value.message and "slskd.api_key" in info.value.message
+
+
+@pytest.mark.parametrize(
+    ("toml", "fragment"),
+    [
+        ("[server]\nprot = 1\n", "unknown option server.prot"),
+        ("[nosuch]\nx = 1\n", "unknown option nosuch.x"),
+        ("port = 1\n", "unknown key 'port'"),
+        ("[server\n", "not valid TOML"),
+    ],
+)
+def test_unknown_keys_and_bad_files_name_the_key_and_file(tmp_path, toml, fragment) -> None:
+    path = tmp_path / "c.toml"
+    path.write_text(toml)
+    with pytest.raises(ConfigError) as info:
+        config.load(str(path), {})
+    assert fragment in info.value.message and str(path) in info.value.message
+
+
+def test_unknown_environment_variable_in_a_known_section_is_an_error() -> None:
+    with pytest.raises(ConfigError, match="HARMONY_SERVER_PROT"):
+        config.load(None, {"HARMONY_SERVER_PROT": "1"})
+    # Variables outside Harmony's sections are someone else's.
+    assert config.load(None, {"HARMONY_UNRELATED_THING": "x"})["server.port"] == 8337
+
+
+def test_missing_config_file_is_a_clear_error(tmp_path) -> None:
+    with pytest.raises(ConfigError, match="cannot read config file"):
+        config.load(str(tmp_path / "absent.toml"), {})
+
+
+def test_sample_is_valid_toml_and_uncommented_gives_the_defaults(tmp_path) -> None:
+    text = config.sample()
+    uncommented = "\n".join(
+        line[2:] if line.startswith("# ") and "=" in line else line for line in text.splitlines()
+    )
+    path = tmp_path / "sample.toml"
+    path.write_text(uncommented)
+    cfg = config.load(str(path), {})
+    for option in config.OPTIONS:
+        assert cfg[option.key] == option.convert(option.default), option.key
+        assert cfg.source(option.key) == f"file {path}"
+
+
+def test_effective_masks_secrets() -> None:
+    cfg = config.load(None, {"HARMONY_SLSKD_API_KEY": "s3cret-key-value"})
+    rows = {row["key"]: row for row in cfg.effective()}
+    assert rows["slskd.api_key"]["value"] == "********"
+    assert rows["spotify.client_secret"]["value"] == ""
+    assert "s3cret" not in repr(cfg.effective())
+
+
+@given(st.integers(0, 10**6), st.sampled_from(["ms", "s", "m", "h", "d", ""]))
+def test_duration_units(count: int, unit: str) -> None:
+    seconds = config.Duration(maximum=None)(f"{count}{unit}")
+    assert seconds == pytest.approx(count * config.Duration.UNITS[unit or "s"])

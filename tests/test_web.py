@@ -1,0 +1,193 @@
+"""The app in-process: health, env, metrics, authentication by role, the one error shape."""
+
+from __future__ import annotations
+
+import logging
+
+import pytest
+from client import Client
+from conftest import make_config
+from prometheus_client.parser import text_string_to_metric_families
+
+from harmony import auth
+from harmony.errors import UpstreamUnavailable
+from harmony.web import make_app
+
+
+def test_live_needs_nothing_and_sets_a_request_id(anon) -> None:
+    resp = anon.get("/live")
+    assert resp.status == 200 and resp.json == {"status": "ok"}
+    assert len(resp.headers["x-request-id"]) == 16
+    echoed = anon.get("/live", headers={"X-Request-ID": "abc-123"})
+    assert echoed.headers["x-request-id"] == "abc-123"
+    hostile = anon.get("/live", headers={"X-Request-ID": "x" * 100 + "\n"})
+    assert hostile.headers["x-request-id"] != "x" * 100
+
+
+def test_ready_is_ok_with_a_writable_database(anon) -> None:
+    resp = anon.get("/ready")
+    assert resp.status == 200
+    assert resp.json["checks"]["database"]["ok"] is True
+
+
+def test_ready_is_503_naming_each_failing_check(ctx, anon) -> None:
+    def slskd_down() -> str:
+        raise UpstreamUnavailable("slskd unreachable")
+
+    ctx.health.add("slskd", slskd_down, probed=True)
+    resp = anon.get("/ready")
+    assert resp.status == 503
+    assert resp.json["error"]["details"]["failing"] == ["slskd"]
+    assert "pending" in resp.json["error"]["details"]["checks"]["slskd"]["detail"]
+    ctx.health.probe()
+    resp = anon.get("/ready")
+    assert resp.status == 503 and "slskd" in resp.json["error"]["message"]
+    assert resp.json["error"]["details"]["checks"]["slskd"]["detail"] == "slskd unreachable"
+
+
+def test_env_shows_sources_and_masks_secrets(tmp_path) -> None:
+    from harmony import config
+    from harmony.context import close_context, open_context
+
+    cfg = config.load(
+        None,
+        {"HARMONY_SLSKD_API_KEY": "top-secret-value", "HARMONY_DATA_DIR": str(tmp_path)},
+        {"server.port": "9999"},
+    )
+    ctx = open_context(cfg)
+    try:
+        key, _ = auth.create_key(ctx.db, "reader", "read")
+        resp = Client(make_app(ctx), key).get("/env")
+        assert resp.status == 200
+        rows = {row["key"]: row for row in resp.json["options"]}
+        assert rows["slskd.api_key"] == {
+            "key": "slskd.api_key",
+            "value": "********",
+            "source": "environment variable HARMONY_SLSKD_API_KEY",
+            "secret": True,
+        }
+        assert rows["server.port"]["value"] == 9999 and rows["server.port"]["source"] == "flag --server-port"
+        assert rows["server.threads"]["source"] == "default"
+        assert "top-secret-value" not in resp.text
+    finally:
+        close_context(ctx)
+
+
+def test_metrics_parse_and_count_requests_by_route_template(anon) -> None:
+    anon.get("/live")
+    anon.get("/api/v1/system/status")
+    anon.get("/no/such/path")
+    resp = anon.get("/metrics")
+    assert resp.status == 200 and resp.headers["content-type"].startswith("text/plain")
+    families = {f.name: f for f in text_string_to_metric_families(resp.text)}
+    assert "process_resident_memory_bytes" in families
+    assert families["harmony_build_info"].samples[0].labels["version"]
+    counts = {
+        (s.labels["route"], s.labels["status"]): s.value
+        for s in families["harmony_http_requests"].samples
+        if s.name.endswith("_total")
+    }
+    assert counts[("/live", "200")] == 1
+    assert counts[("/api/v1/system/status", "401")] == 1
+    assert counts[("unmatched", "404")] == 1
+    assert "harmony_http_request_duration_seconds" in families
+
+
+def test_metrics_can_require_a_key(tmp_path) -> None:
+    from harmony.context import close_context, open_context
+
+    ctx = open_context(make_config(tmp_path, metrics_require_key="true"))
+    try:
+        app = make_app(ctx)
+        assert Client(app).get("/metrics").status == 401
+        key, _ = auth.create_key(ctx.db, "prometheus", "read")
+        assert Client(app, key).get("/metrics").status == 200
+    finally:
+        close_context(ctx)
+
+
+@pytest.mark.parametrize("path", ["/api/v1/system/status", "/env"])
+def test_api_needs_a_valid_key(anon, keys, ctx, path) -> None:
+    missing = anon.get(path)
+    assert missing.status == 401
+    assert missing.json["error"]["code"] == "unauthorized"
+    assert missing.headers["www-authenticate"].startswith("Bearer")
+    assert anon.get(path, key="hmy_nope_nope").status == 401
+    assert anon.get(path, key="garbage").status == 401
+    assert anon.get(path, key=keys["read"]).status == 200
+    assert anon.get(path, headers={"Authorization": f"Bearer {keys['read']}"}).status == 200
+    # A revoked key stops working at once.
+    key_id = next(r["id"] for r in auth.list_keys(ctx.db) if r["role"] == "read")
+    auth.revoke_key(ctx.db, key_id)
+    assert anon.get(path, key=keys["read"]).status == 401
+
+
+def test_roles_are_ordered(ctx, keys) -> None:
+    app = make_app(ctx)
+    app.route("/api/v1/test/op", "POST", lambda: {"ok": True}, role="operator")
+    app.route("/api/v1/test/admin", "POST", lambda: {"ok": True}, role="admin")
+    client = Client(app)
+    assert client.post("/api/v1/test/op", key=keys["read"]).status == 403
+    assert client.post("/api/v1/test/op", key=keys["operator"]).status == 200
+    assert client.post("/api/v1/test/admin", key=keys["operator"]).json["error"]["code"] == "forbidden"
+    assert client.post("/api/v1/test/admin", key=keys["admin"]).status == 200
+
+
+def test_status_reports_version_schema_and_key(client, keys) -> None:
+    body = client.get("/api/v1/system/status").json
+    assert body["schema_version"] >= 1 and body["ready"] is True
+    assert body["key"] == {"name": "test admin", "role": "admin"}
+
+
+def test_unknown_paths_and_methods_get_the_error_shape(anon) -> None:
+    resp = anon.get("/api/v1/nothing-here")
+    assert resp.status == 404 and resp.json["error"]["code"] == "not_found"
+    resp = anon.request("DELETE", "/live")
+    assert resp.status == 405 and resp.json["error"]["code"] == "method_not_allowed"
+    assert "GET" in resp.headers["allow"]
+    html = anon.get("/ui/nothing-here")
+    assert html.status == 404 and html.headers["content-type"].startswith("text/html")
+    assert "no such path" in html.text
+
+
+def test_unexpected_exceptions_are_a_500_that_leaks_nothing_logged_once(ctx, caplog) -> None:
+    app = make_app(ctx)
+
+    def explode() -> None:
+        raise RuntimeError("secret internal detail")
+
+    app.route("/boom", "GET", explode)
+    with caplog.at_level(logging.ERROR):
+        resp = Client(app).get("/boom")
+    assert resp.status == 500
+    assert resp.json["error"]["code"] == "internal"
+    assert "secret internal detail" not in resp.text
+    errors = [r for r in caplog.records if r.levelno >= logging.ERROR]
+    assert len(errors) == 1 and errors[0].exc_info is not None
+
+
+def test_routes_under_api_must_declare_a_role(ctx) -> None:
+    import bottle
+
+    from harmony import web
+
+    original = bottle.Bottle.route
+
+    def sneaky(self, path=None, method="GET", callback=None, **options):
+        if path == "/api/v1/system/status":
+            options.pop("role", None)
+        return original(self, path, method, callback, **options)
+
+    bottle.Bottle.route = sneaky  # type: ignore[method-assign]
+    try:
+        with pytest.raises(RuntimeError, match="must declare role"):
+            web.make_app(ctx)
+    finally:
+        bottle.Bottle.route = original  # type: ignore[method-assign]
+
+
+def test_each_app_is_independent(ctx) -> None:
+    first, second = make_app(ctx), make_app(ctx)
+    first.route("/only-first", "GET", lambda: {"x": 1})
+    assert Client(first).get("/only-first").status == 200
+    assert Client(second).get("/only-first").status == 404
