@@ -28,8 +28,12 @@ def flac(
     bits_per_sample: int = 16,
     channels: int = 2,
     tags: Mapping[str, str] | None = None,
+    padding: int = 0,
 ) -> bytes:
-    """A FLAC file of `duration` seconds (rounded to whole samples). No audio frames follow the metadata."""
+    """A FLAC file of `duration` seconds (rounded to whole samples). No audio frames follow the metadata.
+
+    `padding` adds a PADDING block of that many bytes, to give files of different lengths different sizes.
+    """
     valid = 1 <= sample_rate < 2**20 and 1 <= channels <= 8 and 4 <= bits_per_sample <= 32
     if duration <= 0 or not valid:
         raise ValueError("unsupported FLAC parameters")
@@ -41,7 +45,10 @@ def flac(
     md5 = hashlib.md5(repr((duration, sample_rate, sorted((tags or {}).items()))).encode()).digest()
     streaminfo = struct.pack(">HH", 4096, 4096) + b"\x00" * 6 + struct.pack(">Q", packed) + md5
     comment = _vorbis_comment(tags or {})
-    return b"fLaC" + _flac_block(0, streaminfo, last=False) + _flac_block(4, comment, last=True)
+    blocks = _flac_block(0, streaminfo, last=False) + _flac_block(4, comment, last=padding <= 0)
+    if padding > 0:
+        blocks += _flac_block(1, b"\x00" * padding, last=True)
+    return b"fLaC" + blocks
 
 
 def mp3(
@@ -67,9 +74,9 @@ def mp3(
 
 
 def render(fmt: str, duration: float, *, bitrate: int = 320, tags: Mapping[str, str] | None = None) -> bytes:
-    """`flac()` or `mp3()` by format name ("flac" or "mp3")."""
+    """`flac()` or `mp3()` by format name ("flac" or "mp3"). FLAC files grow by 16 bytes per second."""
     if fmt == "flac":
-        return flac(duration, tags=tags)
+        return flac(duration, tags=tags, padding=int(duration * 16))
     if fmt == "mp3":
         return mp3(duration, bitrate=bitrate, tags=tags)
     raise ValueError(f"unsupported format {fmt!r}")
