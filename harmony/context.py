@@ -16,7 +16,12 @@ from typing import Protocol
 from .config import Config
 from .db import Database
 from .health import Health
+from .jobs import Handler, Queue, QueueCollector, WorkerPool
 from .metrics import Metrics
+from .slskd import Slskd
+from .spotify import Spotify
+from .timers import Wheel
+from .upstream import Upstream
 
 log = logging.getLogger(__name__)
 
@@ -35,6 +40,12 @@ class Context:
     db: Database
     metrics: Metrics
     health: Health
+    upstream: Upstream
+    spotify: Spotify
+    slskd: Slskd
+    queue: Queue
+    wheel: Wheel
+    workers: WorkerPool
     started_at: float = field(default_factory=time.time)
     background: list[Background] = field(default_factory=list)
 
@@ -57,8 +68,30 @@ def _database_writable(db: Database) -> str:
     return f"schema version {db.user_version()}"
 
 
+def _directory_writable(path: str) -> str:
+    os.makedirs(path, exist_ok=True)
+    if not os.access(path, os.W_OK | os.X_OK):
+        raise PermissionError(f"{path} is not writable by this user")
+    return path
+
+
+def _downloads_visible(ctx: Context) -> str:
+    """slskd's download directory must be the one Harmony reads (shared or bind-mounted)."""
+    ours = ctx.config.downloads_dir
+    if not os.path.isdir(ours):
+        raise FileNotFoundError(f"slskd download directory {ours} does not exist here (set slskd.downloads_dir)")
+    return ours
+
+
+# Job handlers by type: the one place job types are registered.
+HANDLERS: dict[str, Handler] = {}
+
+# Housekeeping: finished jobs are kept this long for the activity history.
+DONE_JOB_RETENTION = 7 * 86400.0
+
+
 def open_context(config: Config) -> Context:
-    """Open the database (migrating it), build the metrics, checks and background parts."""
+    """Open the database (migrating it), build clients, checks and background parts, in order."""
     os.makedirs(config["data.dir"], exist_ok=True)
     db = Database(config.database_path)
     try:
@@ -68,10 +101,53 @@ def open_context(config: Config) -> Context:
         raise
     metrics = Metrics()
     health = Health(metrics)
-    ctx = Context(config=config, db=db, metrics=metrics, health=health)
+    upstream = Upstream(
+        metrics,
+        connect_timeout=config["upstream.connect_timeout"],
+        read_timeout=config["upstream.read_timeout"],
+        retries=config["upstream.retries"],
+        max_retry_after=config["upstream.max_retry_after"],
+    )
+    spotify = Spotify(
+        upstream,
+        db,
+        client_id=config["spotify.client_id"],
+        client_secret=config["spotify.client_secret"],
+        api_url=config["spotify.api_url"],
+        accounts_url=config["spotify.accounts_url"],
+        redirect_uri=config["spotify.redirect_uri"],
+        rate=config["spotify.rate"],
+    )
+    slskd = Slskd(upstream, config["slskd.url"], config["slskd.api_key"])
+    queue = Queue(
+        db, lease_s=config["jobs.lease"], max_attempts=config["jobs.max_attempts"], metrics=metrics
+    )
+    metrics.registry.register(QueueCollector(queue))
+    workers = WorkerPool(queue, HANDLERS, threads=config["jobs.workers"], metrics=metrics)
+    wheel = Wheel(db, metrics=metrics)
+    ctx = Context(
+        config=config,
+        db=db,
+        metrics=metrics,
+        health=health,
+        upstream=upstream,
+        spotify=spotify,
+        slskd=slskd,
+        queue=queue,
+        wheel=wheel,
+        workers=workers,
+    )
     health.add("database", lambda: _database_writable(db))
+    health.add("library", lambda: _directory_writable(config.library_dir))
+    health.add("downloads", lambda: _downloads_visible(ctx))
+    health.add("slskd", slskd.probe, probed=True)
+    health.add("spotify", spotify.probe, probed=True)
+    wheel.add("health_probe", config["health.probe_interval"], health.probe)
+    wheel.add("job_housekeeping", 3600.0, lambda: queue.delete_done(DONE_JOB_RETENTION), initial_delay_s=60.0)
+    ctx.background = [wheel, workers]
     return ctx
 
 
 def close_context(ctx: Context) -> None:
+    ctx.upstream.close()
     ctx.db.close()

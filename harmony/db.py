@@ -100,6 +100,30 @@ MIGRATIONS: list[tuple[str, str]] = [
         );
         """,
     ),
+    (
+        "spotify authorisation",
+        """
+        -- The user's Spotify authorisation (harmony/spotify.py): at most one row.
+        CREATE TABLE spotify_auth (
+            id INTEGER PRIMARY KEY CHECK (id = 1),
+            access_token TEXT NOT NULL,
+            refresh_token TEXT NOT NULL,
+            scope TEXT NOT NULL DEFAULT '',
+            expires_at REAL NOT NULL,             -- epoch seconds
+            user_id TEXT,
+            display_name TEXT,
+            updated_at REAL NOT NULL,
+            revoked_reason TEXT                   -- set when Spotify refused the refresh token
+        );
+        -- PKCE authorisations started and not yet completed; single use, short-lived.
+        CREATE TABLE spotify_pkce (
+            state TEXT PRIMARY KEY,
+            code_verifier TEXT NOT NULL,
+            redirect_uri TEXT NOT NULL,
+            created_at REAL NOT NULL
+        );
+        """,
+    ),
 ]
 
 SCHEMA_VERSION = len(MIGRATIONS)

@@ -241,6 +241,8 @@ def _observe(app: bottle.Bottle, ctx: Context) -> Callable[..., Any]:
 
 def make_app(ctx: Context) -> bottle.Bottle:
     """A new app over `ctx`; no module state is shared between apps."""
+    from . import web_spotify  # route modules import this module's helpers
+
     app = bottle.Bottle(catchall=True, autojson=True)
     app.install(_Guard(ctx))
     app.default_error_handler = _bottle_error  # type: ignore[method-assign]
@@ -259,7 +261,7 @@ def make_app(ctx: Context) -> bottle.Bottle:
         )
 
     def env() -> dict[str, Any]:
-        return {"options": ctx.config.effective()}
+        return {"options": ctx.config.effective(), "upstream_cooldowns": ctx.upstream.cooldowns()}
 
     def metrics() -> Any:
         return HTTPResponse(generate_latest(ctx.metrics.registry), 200, Content_Type=CONTENT_TYPE_LATEST)
@@ -276,6 +278,7 @@ def make_app(ctx: Context) -> bottle.Bottle:
             "library_dir": ctx.config.library_dir,
             "ready": ok,
             "checks": checks,
+            "upstream_cooldowns": ctx.upstream.cooldowns(),
             "key": {"name": key.get("name"), "role": key.get("role")},
         }
 
@@ -284,6 +287,7 @@ def make_app(ctx: Context) -> bottle.Bottle:
     app.route("/env", "GET", env, role="read")
     app.route("/metrics", "GET", metrics, role="read" if ctx.config["metrics.require_key"] else None)
     app.route("/api/v1/system/status", "GET", status, role="read")
+    web_spotify.register(app, ctx)
 
     for route in app.routes:
         if route.rule.startswith("/api/") and route.config.get("role") not in auth.ROLES:

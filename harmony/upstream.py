@@ -1,0 +1,274 @@
+"""The one outbound HTTP policy: every call to Spotify and slskd goes through `Upstream.request`.
+
+Policy, in one place:
+
+- one `urllib3.PoolManager`, explicit connect and read timeouts, a User-Agent;
+- retries with jittered exponential backoff, only where a retry cannot do harm: any request
+  on a connect failure or a 429 (the request was not processed), and idempotent requests also
+  on read timeouts, dropped connections and 502/503/504;
+- `Retry-After` is honoured in place up to `max_retry_after`; a longer one puts the service in
+  a cooldown instead of parking a thread: until it ends every call to that service fails at
+  once with `UpstreamCoolingDown`, and `/ready`, `/env` and `/metrics` show it;
+- statuses become typed errors: 5xx and network failures `UpstreamUnavailable`, other 4xx
+  `UpstreamRejected` (with `details["status"]`), unless the caller lists the status in `ok`.
+
+Nothing here parses payloads: the client modules turn bodies into dataclasses.
+"""
+
+from __future__ import annotations
+
+import email.utils
+import json
+import logging
+import random
+import threading
+import time
+from collections.abc import Callable, Collection, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import urllib3
+from prometheus_client import Counter, Gauge, Histogram
+
+from . import __version__
+from .errors import UpstreamCoolingDown, UpstreamRejected, UpstreamUnavailable
+from .metrics import Metrics
+
+log = logging.getLogger(__name__)
+
+IDEMPOTENT = frozenset({"GET", "HEAD", "PUT", "DELETE", "OPTIONS"})
+RETRY_STATUSES = frozenset({429, 502, 503, 504})
+BACKOFF_BASE = 0.25
+BACKOFF_CAP = 8.0
+QUICK_TIMEOUT = urllib3.Timeout(connect=2.0, read=5.0)
+
+
+@dataclass
+class Response:
+    status: int
+    headers: Mapping[str, str]
+    data: bytes
+
+    def json(self) -> Any:
+        """The body as JSON; an empty body is None. A body that is not JSON is UpstreamRejected."""
+        if not self.data.strip():
+            return None
+        try:
+            return json.loads(self.data)
+        except ValueError:
+            raise UpstreamRejected("upstream sent a body that is not JSON", status=self.status) from None
+
+
+def backoff(attempt: int, rand: Callable[[], float] = random.random) -> float:
+    """Seconds to wait before retry number `attempt` (1-based): full jitter under a doubling cap."""
+    return rand() * min(BACKOFF_CAP, BACKOFF_BASE * 2 ** (attempt - 1))
+
+
+def parse_retry_after(value: str | None, now: float) -> float | None:
+    """Seconds from a Retry-After header (delta seconds or an HTTP date); None if absent or bad."""
+    if not value:
+        return None
+    value = value.strip()
+    if value.isdigit():
+        return float(value)
+    try:
+        when = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    return max(0.0, when.timestamp() - now)
+
+
+class Upstream:
+    """Shared by the whole process; thread-safe."""
+
+    def __init__(
+        self,
+        metrics: Metrics,
+        *,
+        connect_timeout: float = 5.0,
+        read_timeout: float = 30.0,
+        retries: int = 3,
+        max_retry_after: float = 30.0,
+        clock: Callable[[], float] = time.time,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
+        self.timeout = urllib3.Timeout(connect=connect_timeout, read=read_timeout)
+        self.retries = retries
+        self.max_retry_after = max_retry_after
+        self.clock = clock
+        self.sleep = sleep
+        self.pool = urllib3.PoolManager(
+            num_pools=8,
+            maxsize=4,
+            headers={"User-Agent": f"Harmony/{__version__} (+self-hosted)"},
+            retries=False,
+        )
+        self._cooldowns: dict[str, tuple[float, str]] = {}
+        self._lock = threading.Lock()
+        registry = metrics.registry
+        self.m_requests = Counter(
+            "harmony_upstream_requests",
+            "Outbound requests by service and outcome (ok, http_4xx, http_5xx, error, cooldown).",
+            ["service", "outcome"],
+            registry=registry,
+        )
+        self.m_latency = Histogram(
+            "harmony_upstream_request_duration_seconds",
+            "Outbound request latency by service (one attempt).",
+            ["service"],
+            registry=registry,
+        )
+        self.m_cooldown = Gauge(
+            "harmony_upstream_cooldown_until_seconds",
+            "Unix time until which a service is cooling down after a long Retry-After (0: none).",
+            ["service"],
+            registry=registry,
+        )
+        for service in ("spotify", "slskd"):
+            self.m_cooldown.labels(service).set(0)
+
+    # --- cooldowns -----------------------------------------------------------------------
+
+    def cooldown(self, service: str) -> tuple[float, str] | None:
+        """(until, reason) while `service` is cooling down, else None."""
+        with self._lock:
+            entry = self._cooldowns.get(service)
+            if entry and entry[0] <= self.clock():
+                del self._cooldowns[service]
+                self.m_cooldown.labels(service).set(0)
+                entry = None
+        return entry
+
+    def cooldowns(self) -> dict[str, dict[str, Any]]:
+        """Every active cooldown, for /env and the status page."""
+        return {
+            service: {"until": entry[0], "reason": entry[1]}
+            for service in list(self._cooldowns)
+            if (entry := self.cooldown(service)) is not None
+        }
+
+    def start_cooldown(self, service: str, seconds: float, reason: str) -> float:
+        until = self.clock() + seconds
+        with self._lock:
+            current = self._cooldowns.get(service)
+            if current is None or current[0] < until:
+                self._cooldowns[service] = (until, reason)
+        self.m_cooldown.labels(service).set(until)
+        log.warning("upstream_cooldown", extra={"fields": {"service": service, "seconds": seconds, "reason": reason}})
+        return until
+
+    def _raise_if_cooling(self, service: str) -> None:
+        entry = self.cooldown(service)
+        if entry is not None:
+            self.m_requests.labels(service, "cooldown").inc()
+            raise UpstreamCoolingDown(
+                f"{service} is cooling down until {time.strftime('%H:%M:%S', time.localtime(entry[0]))}: {entry[1]}",
+                service=service,
+                until=entry[0],
+            )
+
+    # --- requests ------------------------------------------------------------------------
+
+    def request(
+        self,
+        service: str,
+        method: str,
+        url: str,
+        *,
+        headers: Mapping[str, str] | None = None,
+        body: bytes | None = None,
+        json_body: Any = None,
+        ok: Collection[int] = (),
+        idempotent: bool | None = None,
+        quick: bool = False,
+    ) -> Response:
+        """Send one logical request with the policy above; return a 2xx (or `ok`-listed) response.
+
+        `quick` is for health probes: one attempt with short timeouts, so a hung upstream
+        holds the caller for seconds, not minutes.
+        """
+        self._raise_if_cooling(service)
+        headers = dict(headers or {})
+        if json_body is not None:
+            body = json.dumps(json_body).encode()
+            headers["Content-Type"] = "application/json"
+        safe_to_repeat = method in IDEMPOTENT if idempotent is None else idempotent
+        retries = 0 if quick else self.retries
+        timeout = QUICK_TIMEOUT if quick else self.timeout
+        attempt = 0
+        while True:
+            attempt += 1
+            started = time.perf_counter()
+            try:
+                raw = self.pool.request(
+                    method, url, headers=headers, body=body, timeout=timeout, retries=False, redirect=False
+                )
+            except urllib3.exceptions.HTTPError as exc:
+                self.m_latency.labels(service).observe(time.perf_counter() - started)
+                connect_failure = isinstance(
+                    exc, urllib3.exceptions.NewConnectionError | urllib3.exceptions.ConnectTimeoutError
+                )
+                if attempt <= retries and (connect_failure or safe_to_repeat):
+                    self.sleep(backoff(attempt))
+                    continue
+                self.m_requests.labels(service, "error").inc()
+                raise UpstreamUnavailable(
+                    f"{service} unreachable: {_describe(exc)}", service=service, url=_redact(url)
+                ) from None
+            self.m_latency.labels(service).observe(time.perf_counter() - started)
+            response = Response(raw.status, raw.headers, raw.data)
+            status = response.status
+            if 200 <= status < 300 or status in ok:
+                self.m_requests.labels(service, "ok").inc()
+                return response
+            if status in RETRY_STATUSES:
+                wait = parse_retry_after(response.headers.get("Retry-After"), self.clock())
+                if status == 429 and wait is not None and wait > self.max_retry_after:
+                    self.m_requests.labels(service, "http_4xx").inc()
+                    until = self.start_cooldown(service, wait, f"rate limited (Retry-After {wait:.0f}s)")
+                    raise UpstreamCoolingDown(
+                        f"{service} rate limit: cooling down for {wait:.0f}s", service=service, until=until
+                    )
+                if attempt <= retries and (status == 429 or safe_to_repeat):
+                    self.sleep(wait if wait is not None else backoff(attempt))
+                    continue
+            outcome = "http_5xx" if status >= 500 else "http_4xx"
+            self.m_requests.labels(service, outcome).inc()
+            message = f"{service} answered {status}: {_error_text(response)}"
+            if status >= 500 or status == 429:
+                raise UpstreamUnavailable(message, service=service, status=status)
+            raise UpstreamRejected(message, service=service, status=status)
+
+    def close(self) -> None:
+        self.pool.clear()
+
+
+def _describe(exc: Exception) -> str:
+    if isinstance(exc, urllib3.exceptions.TimeoutError):
+        return "timed out"
+    if isinstance(exc, urllib3.exceptions.NewConnectionError):
+        return "connection refused"
+    if isinstance(exc, urllib3.exceptions.ProtocolError):
+        return "connection dropped"
+    return type(exc).__name__
+
+
+def _redact(url: str) -> str:
+    return url.split("?", 1)[0]
+
+
+def _error_text(response: Response) -> str:
+    """A short message from an error body: Spotify's `error.message`, OAuth's `error_description`,
+    slskd's plain or JSON-quoted string; never more than 200 characters."""
+    try:
+        body = json.loads(response.data) if response.data.strip() else None
+    except ValueError:
+        body = response.data.decode("utf-8", "replace")
+    if isinstance(body, dict):
+        error = body.get("error")
+        if isinstance(error, dict):
+            body = error.get("message") or error
+        else:
+            body = body.get("error_description") or error or body
+    text = str(body or "").strip() or "(empty body)"
+    return text[:200]

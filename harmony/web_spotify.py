@@ -1,0 +1,65 @@
+"""Routes for connecting Harmony to the user's Spotify account (authorisation code with PKCE).
+
+The browser goes to the URL from `POST /api/v1/spotify/authorize`, Spotify sends it back to
+`/auth/spotify/callback` (the redirect URI registered with the Spotify app), and the callback
+stores the tokens. The callback cannot carry an API key; the single-use `state` it returns is
+what authenticates it.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+import bottle
+from bottle import request
+
+from .errors import BadInput
+from .web import json_body, render_error
+
+if TYPE_CHECKING:
+    from .context import Context
+
+CALLBACK_PATH = "/auth/spotify/callback"
+
+
+def register(app: bottle.Bottle, ctx: Context) -> None:
+    spotify = ctx.spotify
+
+    def status() -> dict[str, Any]:
+        cooling = ctx.upstream.cooldown("spotify")
+        return {
+            "configured": spotify.configured,
+            "authorization": spotify.authorization(),
+            "cooldown": {"until": cooling[0], "reason": cooling[1]} if cooling else None,
+        }
+
+    def authorize() -> dict[str, Any]:
+        body = json_body()
+        redirect = body.get("redirect_uri")
+        if redirect is not None and not isinstance(redirect, str):
+            raise BadInput("redirect_uri must be a string")
+        if not redirect and not spotify.redirect_uri:
+            redirect = request.urlparts.scheme + "://" + request.urlparts.netloc + CALLBACK_PATH
+        return {"url": spotify.authorize_url(redirect or None)}
+
+    def callback() -> Any:
+        error, state, code = (request.query.get(name, "") for name in ("error", "state", "code"))
+        if error:
+            return render_error(400, "spotify_denied", f"Spotify did not authorise Harmony: {error[:100]}")
+        if not state or not code:
+            raise BadInput("the callback needs code and state from Spotify")
+        user = spotify.complete_authorization(state, code)
+        return bottle.template(
+            "<!doctype html><title>Spotify connected</title><p>Connected to Spotify as {{name}}.</p>"
+            '<p><a href="/ui/">Back to Harmony</a></p>',
+            name=user.display_name,
+        )
+
+    def disconnect() -> dict[str, Any]:
+        spotify.disconnect()
+        return {"authorization": None}
+
+    app.route("/api/v1/spotify", "GET", status, role="read")
+    app.route("/api/v1/spotify/authorize", "POST", authorize, role="admin")
+    app.route("/api/v1/spotify/authorization", "DELETE", disconnect, role="admin")
+    app.route(CALLBACK_PATH, "GET", callback)
