@@ -1,0 +1,108 @@
+"""Fake Spotify and slskd servers with a seeded fictional catalogue, for tests and `harmony demo`.
+
+`start_fakes(downloads_dir)` builds the catalogue and the peers for a seed, starts both fakes on
+127.0.0.1 and returns a `Fakes` holding what the app needs to point itself at them. Runtime code
+here uses only the stdlib and bottle. Modules: `catalogue` (the data), `peers` (Soulseek shares and
+behaviours), `audio` (tiny real files), `spotify` and `slskd` (the apps), `faults` (fault
+injection and the shared control routes), `server` (the HTTP server), `clock` (the fake clock).
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+
+from harmony.fakes import catalogue, peers, slskd, spotify
+from harmony.fakes.clock import FakeClock
+from harmony.fakes.server import FakeServer
+
+__all__ = ["FakeClock", "FakeServer", "Fakes", "start_fakes"]
+
+DEFAULT_SLSKD_API_KEY = "harmony-fake-slskd-api-key"
+
+
+@dataclass
+class Fakes:
+    """Running fake services. `stop()` stops both servers; it is safe to call twice."""
+
+    spotify: FakeServer
+    slskd: FakeServer
+    spotify_state: spotify.SpotifyState
+    slskd_state: slskd.SlskdState
+    clock: FakeClock
+    downloads_dir: str
+
+    @property
+    def spotify_api_url(self) -> str:
+        return f"{self.spotify.url}/v1"
+
+    @property
+    def spotify_accounts_url(self) -> str:
+        return self.spotify.url
+
+    @property
+    def spotify_client_id(self) -> str:
+        return self.spotify_state.client_id
+
+    @property
+    def spotify_client_secret(self) -> str:
+        return self.spotify_state.client_secret
+
+    @property
+    def slskd_url(self) -> str:
+        """Base URL including the URL base, if any (the API is under `<slskd_url>/api/v0`)."""
+        return self.slskd.url + self.slskd_state.url_base
+
+    @property
+    def slskd_api_key(self) -> str:
+        return self.slskd_state.api_key
+
+    @property
+    def catalogue(self) -> catalogue.Catalogue:
+        return self.spotify_state.catalogue
+
+    def stop(self) -> None:
+        self.spotify.stop()
+        self.slskd.stop()
+
+
+def start_fakes(
+    downloads_dir: str,
+    *,
+    seed: int = 1,
+    clock: FakeClock | None = None,
+    slskd_api_key: str = DEFAULT_SLSKD_API_KEY,
+    spotify_port: int = 0,
+    slskd_port: int = 0,
+    slskd_url_base: str = "",
+) -> Fakes:
+    """Build the seeded world and start both fakes on 127.0.0.1 (port 0 = any free port).
+
+    `downloads_dir` is created if missing; the fake slskd writes completed downloads there. The
+    catalogue's future releases are dated relative to `clock`'s date at start. The caller owns the
+    result and must call `stop()`.
+    """
+    clock = clock or FakeClock()
+    os.makedirs(downloads_dir, exist_ok=True)
+    world = catalogue.build(seed, clock.today())
+    spotify_state = spotify.SpotifyState(world, clock)
+    slskd_state = slskd.SlskdState(
+        clock=clock,
+        downloads_dir=os.path.abspath(downloads_dir),
+        peers=peers.build(world, seed),
+        api_key=slskd_api_key,
+        url_base=slskd_url_base,
+    )
+    spotify_server = FakeServer(
+        spotify.make_app(spotify_state), port=spotify_port, faults=spotify_state.faults
+    )
+    slskd_server = FakeServer(slskd.make_app(slskd_state), port=slskd_port, faults=slskd_state.faults)
+    spotify_server.start()
+    try:
+        slskd_server.start()
+    except Exception:
+        spotify_server.stop()
+        raise
+    return Fakes(
+        spotify_server, slskd_server, spotify_state, slskd_state, clock, os.path.abspath(downloads_dir)
+    )
