@@ -79,7 +79,9 @@ def _downloads_visible(ctx: Context) -> str:
     """slskd's download directory must be the one Harmony reads (shared or bind-mounted)."""
     ours = ctx.config.downloads_dir
     if not os.path.isdir(ours):
-        raise FileNotFoundError(f"slskd download directory {ours} does not exist here (set slskd.downloads_dir)")
+        raise FileNotFoundError(
+            f"slskd download directory {ours} does not exist here (set slskd.downloads_dir)"
+        )
     return ours
 
 
@@ -119,9 +121,7 @@ def open_context(config: Config) -> Context:
         rate=config["spotify.rate"],
     )
     slskd = Slskd(upstream, config["slskd.url"], config["slskd.api_key"])
-    queue = Queue(
-        db, lease_s=config["jobs.lease"], max_attempts=config["jobs.max_attempts"], metrics=metrics
-    )
+    queue = Queue(db, lease_s=config["jobs.lease"], max_attempts=config["jobs.max_attempts"], metrics=metrics)
     metrics.registry.register(QueueCollector(queue))
     workers = WorkerPool(queue, HANDLERS, threads=config["jobs.workers"], metrics=metrics)
     wheel = Wheel(db, metrics=metrics)

@@ -260,7 +260,9 @@ def _expect(payload: object, kind: type, what: str) -> Any:
 class Slskd:
     """One slskd daemon. `base_url` may include a URL base (`http://host:5030/slskd`)."""
 
-    def __init__(self, upstream: Upstream, base_url: str, api_key: str, *, search_timeout_ms: int = 15000) -> None:
+    def __init__(
+        self, upstream: Upstream, base_url: str, api_key: str, *, search_timeout_ms: int = 15000
+    ) -> None:
         self.upstream = upstream
         self.api = base_url.rstrip("/") + "/api/v0"
         self.headers = {"X-API-Key": api_key, "Accept": "application/json"}
@@ -302,7 +304,11 @@ class Slskd:
 
     def create_search(self, text: str, search_id: str | None = None) -> Search:
         """Start a search. slskd allows one creation at a time: its 429 is retried as a wait."""
-        body = {"id": search_id or str(uuid.uuid4()), "searchText": text, "searchTimeout": self.search_timeout_ms}
+        body = {
+            "id": search_id or str(uuid.uuid4()),
+            "searchText": text,
+            "searchTimeout": self.search_timeout_ms,
+        }
         # A 429 here means "another creation is in flight": nothing was created, so the
         # upstream policy may repeat this POST; other failures are not repeated.
         raw = self._call("POST", "/searches", json_body=body, idempotent=False)
@@ -335,7 +341,8 @@ class Slskd:
             return EnqueueResult()
         enqueued = tuple(parse_transfer(t) for t in raw.get("enqueued") or [] if isinstance(t, dict))
         failed = tuple(
-            item if isinstance(item, str) else _str((item or {}).get("filename")) for item in raw.get("failed") or []
+            item if isinstance(item, str) else _str((item or {}).get("filename"))
+            for item in raw.get("failed") or []
         )
         return EnqueueResult(enqueued, failed)
 

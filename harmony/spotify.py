@@ -27,7 +27,9 @@ from .errors import BadInput, NotFound, UpstreamCoolingDown, UpstreamRejected
 from .upstream import Upstream
 
 SERVICE = "spotify"
-SCOPES = "user-follow-read playlist-read-private playlist-read-collaborative user-library-read user-read-private"
+SCOPES = (
+    "user-follow-read playlist-read-private playlist-read-collaborative user-library-read user-read-private"
+)
 REFRESH_MARGIN = 60.0  # refresh a token this long before it expires
 PKCE_TTL = 900.0  # an authorisation must be completed within 15 minutes
 PAGE_CAPS = {"artist_albums": 10, "album_tracks": 50, "playlist_items": 50, "following": 50, "saved": 50}
@@ -220,7 +222,9 @@ def parse_playlist_item(raw: dict[str, Any]) -> PlaylistItem:
     track = None
     if isinstance(entry, dict) and _s(entry.get("type"), "track") == "track":
         track = parse_track(entry)
-    return PlaylistItem(added_at=raw.get("added_at") if isinstance(raw.get("added_at"), str) else None, track=track)
+    return PlaylistItem(
+        added_at=raw.get("added_at") if isinstance(raw.get("added_at"), str) else None, track=track
+    )
 
 
 def pkce_pair() -> tuple[str, str]:
@@ -276,7 +280,12 @@ class Spotify:
             headers["Authorization"] = "Basic " + base64.b64encode(pair).decode()
         self.bucket.acquire()
         response = self.upstream.request(
-            SERVICE, "POST", self.accounts + "/api/token", headers=headers, body=urlencode(form).encode(), quick=quick
+            SERVICE,
+            "POST",
+            self.accounts + "/api/token",
+            headers=headers,
+            body=urlencode(form).encode(),
+            quick=quick,
         )
         payload = _d(response.json())
         if not isinstance(payload.get("access_token"), str):
@@ -307,7 +316,8 @@ class Spotify:
         with self.db.write() as conn:
             conn.execute("DELETE FROM spotify_pkce WHERE created_at < ?", (now - PKCE_TTL,))
             conn.execute(
-                "INSERT INTO spotify_pkce (state, code_verifier, redirect_uri, created_at) VALUES (?, ?, ?, ?)",
+                "INSERT INTO spotify_pkce (state, code_verifier, redirect_uri, created_at) "
+                "VALUES (?, ?, ?, ?)",
                 (state, verifier, redirect, now),
             )
         query = urlencode(
@@ -348,7 +358,8 @@ class Spotify:
         user = self.me()
         with self.db.write() as conn:
             conn.execute(
-                "UPDATE spotify_auth SET user_id = ?, display_name = ? WHERE id = 1", (user.id, user.display_name)
+                "UPDATE spotify_auth SET user_id = ?, display_name = ? WHERE id = 1",
+                (user.id, user.display_name),
             )
         return user
 
@@ -389,23 +400,35 @@ class Spotify:
         refused the refresh token (the user revoked access): connect again then.
         """
         self._require_configured()
-        row = self.db.query_one("SELECT access_token, refresh_token, expires_at, revoked_reason FROM spotify_auth")
+        row = self.db.query_one(
+            "SELECT access_token, refresh_token, expires_at, revoked_reason FROM spotify_auth"
+        )
         if row is None:
             raise BadInput("Spotify is not connected: start the authorisation from the settings")
         if row["revoked_reason"]:
-            raise UpstreamRejected(f"Spotify authorisation was revoked ({row['revoked_reason']}); connect again")
+            raise UpstreamRejected(
+                f"Spotify authorisation was revoked ({row['revoked_reason']}); connect again"
+            )
         if row["expires_at"] - REFRESH_MARGIN > self.clock():
             return str(row["access_token"])
         try:
             payload = self._token_request(
-                {"grant_type": "refresh_token", "refresh_token": row["refresh_token"], "client_id": self.client_id},
+                {
+                    "grant_type": "refresh_token",
+                    "refresh_token": row["refresh_token"],
+                    "client_id": self.client_id,
+                },
                 basic=bool(self.client_secret),
             )
         except UpstreamRejected as exc:
             if exc.details.get("status") in (400, 401):
                 with self.db.write() as conn:
-                    conn.execute("UPDATE spotify_auth SET revoked_reason = ? WHERE id = 1", (exc.message[:200],))
-                raise UpstreamRejected("Spotify refused the refresh token; connect again", service=SERVICE) from None
+                    conn.execute(
+                        "UPDATE spotify_auth SET revoked_reason = ? WHERE id = 1", (exc.message[:200],)
+                    )
+                raise UpstreamRejected(
+                    "Spotify refused the refresh token; connect again", service=SERVICE
+                ) from None
             raise
         # Spotify may or may not rotate the refresh token; keep the old one when it does not.
         self._store_user_token(payload, _s(payload.get("refresh_token")) or row["refresh_token"])
@@ -441,7 +464,9 @@ class Spotify:
             return response.json()
         raise AssertionError("unreachable")
 
-    def _pages(self, path: str, params: dict[str, Any], cap: int, *, user: bool = False, key: str | None = None):
+    def _pages(
+        self, path: str, params: dict[str, Any], cap: int, *, user: bool = False, key: str | None = None
+    ):
         """Yield every item of an offset-paged list, `cap` items a request."""
         offset = 0
         while True:
@@ -491,7 +516,9 @@ class Spotify:
         """Full tracks (with ISRCs), 50 ids a request, falling back like `albums`."""
         return self._batched("/tracks", "tracks", track_ids, BATCH_CAPS["tracks"], parse_track, self.track)
 
-    def _batched(self, path: str, key: str, ids: Sequence[str], cap: int, parse: Any, single: Any) -> list[Any]:
+    def _batched(
+        self, path: str, key: str, ids: Sequence[str], cap: int, parse: Any, single: Any
+    ) -> list[Any]:
         out: list[Any] = []
         for start in range(0, len(ids), cap):
             chunk = list(ids[start : start + cap])
@@ -509,7 +536,9 @@ class Spotify:
 
     def search_tracks(self, query: str, limit: int = 10) -> list[Track]:
         payload = _d(self._get("/search", {"q": query, "type": "track", "limit": min(limit, 10)}))
-        return [parse_track(raw) for raw in _l(_d(payload.get("tracks")).get("items")) if isinstance(raw, dict)]
+        return [
+            parse_track(raw) for raw in _l(_d(payload.get("tracks")).get("items")) if isinstance(raw, dict)
+        ]
 
     # --- the user's library ------------------------------------------------------------
 
@@ -562,5 +591,7 @@ class Spotify:
         auth = self.authorization()
         user = "no user connected"
         if auth:
-            user = f"revoked: {auth['revoked_reason']}" if auth["revoked_reason"] else f"user {auth['user_id']}"
+            user = (
+                f"revoked: {auth['revoked_reason']}" if auth["revoked_reason"] else f"user {auth['user_id']}"
+            )
         return f"app token valid; {user}"

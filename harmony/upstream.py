@@ -154,15 +154,18 @@ class Upstream:
             if current is None or current[0] < until:
                 self._cooldowns[service] = (until, reason)
         self.m_cooldown.labels(service).set(until)
-        log.warning("upstream_cooldown", extra={"fields": {"service": service, "seconds": seconds, "reason": reason}})
+        log.warning(
+            "upstream_cooldown", extra={"fields": {"service": service, "seconds": seconds, "reason": reason}}
+        )
         return until
 
     def _raise_if_cooling(self, service: str) -> None:
         entry = self.cooldown(service)
         if entry is not None:
             self.m_requests.labels(service, "cooldown").inc()
+            until = time.strftime("%H:%M:%S", time.localtime(entry[0]))
             raise UpstreamCoolingDown(
-                f"{service} is cooling down until {time.strftime('%H:%M:%S', time.localtime(entry[0]))}: {entry[1]}",
+                f"{service} is cooling down until {until}: {entry[1]}",
                 service=service,
                 until=entry[0],
             )
@@ -205,9 +208,7 @@ class Upstream:
                 )
             except urllib3.exceptions.HTTPError as exc:
                 self.m_latency.labels(service).observe(time.perf_counter() - started)
-                connect_failure = isinstance(
-                    exc, urllib3.exceptions.NewConnectionError | urllib3.exceptions.ConnectTimeoutError
-                )
+                connect_failure = isinstance(exc, urllib3.exceptions.ConnectTimeoutError)
                 if attempt <= retries and (connect_failure or safe_to_repeat):
                     self.sleep(backoff(attempt))
                     continue
@@ -244,10 +245,11 @@ class Upstream:
 
 
 def _describe(exc: Exception) -> str:
-    if isinstance(exc, urllib3.exceptions.TimeoutError):
-        return "timed out"
+    # NewConnectionError subclasses ConnectTimeoutError in urllib3 2, so test it first.
     if isinstance(exc, urllib3.exceptions.NewConnectionError):
         return "connection refused"
+    if isinstance(exc, urllib3.exceptions.TimeoutError):
+        return "timed out"
     if isinstance(exc, urllib3.exceptions.ProtocolError):
         return "connection dropped"
     return type(exc).__name__
