@@ -241,7 +241,7 @@ def _observe(app: bottle.Bottle, ctx: Context) -> Callable[..., Any]:
 
 def make_app(ctx: Context) -> bottle.Bottle:
     """A new app over `ctx`; no module state is shared between apps."""
-    from . import web_spotify  # route modules import this module's helpers
+    from . import web_jobs, web_spotify  # route modules import this module's helpers
 
     app = bottle.Bottle(catchall=True, autojson=True)
     app.install(_Guard(ctx))
@@ -288,6 +288,7 @@ def make_app(ctx: Context) -> bottle.Bottle:
     app.route("/metrics", "GET", metrics, role="read" if ctx.config["metrics.require_key"] else None)
     app.route("/api/v1/system/status", "GET", status, role="read")
     web_spotify.register(app, ctx)
+    web_jobs.register(app, ctx)
 
     for route in app.routes:
         if route.rule.startswith("/api/") and route.config.get("role") not in auth.ROLES:

@@ -513,3 +513,130 @@ def test_start_recovers_expired_leases(db: Database, clock: Clock) -> None:
         pool.stop(1)
     final = queue.get(job.id)
     assert final is not None and final.state == "done" and final.attempts == 2
+
+
+# --- the HTTP API (fixtures from conftest: ctx, client, keys) -----------------------------------
+
+
+def _dead_in(ctx: Any, type: str, n: int = 1) -> list[int]:
+    ids = []
+    for _ in range(n):
+        job = ctx.queue.enqueue(type, priority=100)  # leased ahead of anything else queued
+        leased = ctx.queue.lease()
+        assert leased is not None and leased.id == job.id
+        ctx.queue.fail(leased, "boom", give_up=True)
+        ids.append(job.id)
+    return ids
+
+
+def _snapshot(ctx: Any) -> list[dict[str, Any]]:
+    return ctx.db.query("SELECT * FROM jobs ORDER BY id")  # type: ignore[no-any-return]
+
+
+def test_api_lists_jobs_by_state_and_type_in_pages(ctx: Any, client: Any, keys: dict[str, str]) -> None:
+    ready = [ctx.queue.enqueue("scan", {"n": n}).id for n in range(5)]
+    dead = _dead_in(ctx, "import", 2)
+    first = client.request("GET", "/api/v1/jobs?limit=3", key=keys["read"])
+    assert first.status == 200
+    assert [job["id"] for job in first.json["items"]] == ready[:3]
+    assert "lease_token" not in first.json["items"][0]
+    rest = client.request("GET", f"/api/v1/jobs?limit=3&cursor={first.json['next_cursor']}").json
+    assert [job["id"] for job in rest["items"]] == ready[3:] + dead[:1]
+    filtered = client.request("GET", "/api/v1/jobs?state=dead&type=import").json
+    assert [job["id"] for job in filtered["items"]] == dead and filtered["next_cursor"] is None
+    for bad in ("state=zombie", "type=nope", "type=Bad%20Type", "limit=0", "limit=501", "cursor=x"):
+        response = client.request("GET", f"/api/v1/jobs?{bad}")
+        assert response.status == 400 and response.json["error"]["code"] == "bad_input", bad
+
+
+def test_api_shows_one_job_and_the_stats(ctx: Any, client: Any) -> None:
+    job = ctx.queue.enqueue("scan", {"artist": "a"}, key="scan:a")
+    _dead_in(ctx, "import")
+    shown = client.request("GET", f"/api/v1/jobs/{job.id}")
+    assert shown.status == 200 and shown.json["payload"] == {"artist": "a"} and shown.json["key"] == "scan:a"
+    assert client.request("GET", "/api/v1/jobs/999").status == 404
+    for bad in ("abc", "0", "-1", "1" * 30):
+        assert client.request("GET", f"/api/v1/jobs/{bad}").status == 400
+    stats = client.request("GET", "/api/v1/jobs/stats").json
+    assert stats["by_state"] == {"ready": 1, "running": 0, "done": 0, "dead": 1} and stats["total"] == 2
+    assert stats["by_type"]["import"]["dead"] == 1
+
+
+@pytest.mark.parametrize(("action", "gone"), [("requeue", False), ("purge", True)])
+def test_api_requeues_and_purges_dead_jobs(
+    ctx: Any, client: Any, keys: dict[str, str], action: str, gone: bool
+) -> None:
+    ids = _dead_in(ctx, "import", 3)
+    other = _dead_in(ctx, "scan")
+    url = f"/api/v1/jobs/dead/{action}"
+    assert client.request("POST", url, json_body={"ids": ids[:1]}, key=keys["read"]).status == 403
+    one = client.request("POST", url, json_body={"ids": ids[:1]}, key=keys["operator"])
+    assert one.status == 200 and one.json["count"] == 1
+    by_type = client.request("POST", url, json_body={"type": "import"}, key=keys["operator"])
+    assert by_type.status == 200 and by_type.json["count"] == 2
+    for job_id in ids:
+        job = ctx.queue.get(job_id)
+        assert job is None if gone else (job is not None and job.state == "ready" and job.attempts == 0)
+    assert ctx.queue.get(other[0]).state == "dead"
+
+
+@pytest.mark.parametrize("action", ["requeue", "purge"])
+def test_api_bad_requeue_or_purge_changes_nothing(ctx: Any, client: Any, action: str) -> None:
+    dead = _dead_in(ctx, "import", 2)
+    live = ctx.queue.enqueue("import").id
+    before = _snapshot(ctx)
+    url = f"/api/v1/jobs/dead/{action}"
+    cases: list[tuple[Any, int]] = [
+        ({"ids": [dead[0], 9999]}, 404),
+        ({"ids": [dead[0], live]}, 409),
+        ({"type": "nope"}, 400),
+        ({"type": 7}, 400),
+        ({"ids": []}, 400),
+        ({"ids": "1"}, 400),
+        ({"ids": ["1"]}, 400),
+        ({"ids": [True]}, 400),
+        ({"ids": [0]}, 400),
+        ({"ids": list(range(1, 1002))}, 400),
+        ({"ids": dead, "type": "import"}, 400),
+        ({"ids": dead, "force": True}, 400),
+        ({}, 400),
+    ]
+    for body, status in cases:
+        response = client.request("POST", url, json_body=body)
+        assert response.status == status, body
+        assert set(response.json["error"]) == {"code", "message", "details"}
+    for raw in (b"not json", b"[1, 2]", b'"ids"'):
+        response = client.request("POST", url, body=raw, headers={"Content-Type": "application/json"})
+        assert response.status == 400
+    assert client.request("POST", url, body=b"{}", headers={"Content-Type": "text/plain"}).status == 400
+    assert _snapshot(ctx) == before
+
+
+def test_api_lists_and_triggers_tasks(ctx: Any, client: Any, keys: dict[str, str]) -> None:
+    listed = client.request("GET", "/api/v1/tasks", key=keys["read"])
+    assert listed.status == 200
+    names = [task["name"] for task in listed.json["items"]]
+    assert "job_housekeeping" in names
+    task = next(task for task in listed.json["items"] if task["name"] == "job_housekeeping")
+    assert {"interval_s", "next_run_at", "last_run_at", "last_error", "runs", "failures"} <= set(task)
+    assert client.request("POST", "/api/v1/tasks/job_housekeeping/run", key=keys["read"]).status == 403
+    run = client.request("POST", "/api/v1/tasks/job_housekeeping/run", key=keys["operator"])
+    assert run.status == 202 and run.json == {"task": "job_housekeeping", "triggered": True}
+    after = client.request("GET", "/api/v1/tasks").json["items"]
+    assert next(task for task in after if task["name"] == "job_housekeeping")["triggered"] is True
+    missing = client.request("POST", "/api/v1/tasks/nope/run")
+    assert missing.status == 404 and missing.json["error"]["code"] == "not_found"
+
+
+def test_metrics_show_queue_depth_and_job_outcomes(ctx: Any, client: Any) -> None:
+    ctx.queue.enqueue("scan")
+    _dead_in(ctx, "import")
+    pool = WorkerPool(ctx.queue, {"scan": lambda job: None}, metrics=ctx.metrics)
+    ctx.queue.enqueue("scan")
+    assert pool.run_one() is not None
+    text = client.request("GET", "/metrics").text
+    assert 'harmony_jobs{state="dead",type="import"} 1.0' in text
+    assert 'harmony_jobs{state="done",type="scan"} 1.0' in text
+    assert 'harmony_jobs{state="ready",type="scan"} 1.0' in text
+    assert 'harmony_job_failures_total{type="import"} 1.0' in text
+    assert 'harmony_job_duration_seconds_count{outcome="done",type="scan"} 1.0' in text

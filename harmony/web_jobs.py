@@ -1,0 +1,101 @@
+"""Routes for the job queue and the timer wheel: look with a read key, act with an operator key.
+
+    GET  /api/v1/jobs                 ?state=&type=&limit=&cursor=   one page, by ascending id
+    GET  /api/v1/jobs/stats           totals by state and by type
+    GET  /api/v1/jobs/{id}            one job
+    POST /api/v1/jobs/dead/requeue    {"ids": [...]} or {"type": "..."}: dead jobs back to ready
+    POST /api/v1/jobs/dead/purge      {"ids": [...]} or {"type": "..."}: dead jobs deleted
+    GET  /api/v1/tasks                the wheel's tasks, their schedule and last outcome
+    POST /api/v1/tasks/{name}/run     run a task at the wheel's next step (202)
+
+A job type is known if a handler is registered for it or a job of that type exists. Unknown
+types, malformed ids and bodies get a 4xx and change nothing (the queue checks every id
+before it moves any).
+"""
+
+from __future__ import annotations
+
+import re
+from typing import TYPE_CHECKING, Any
+
+import bottle
+from bottle import HTTPResponse
+
+from .errors import BadInput, NotFound
+from .jobs import MAX_BATCH, STATES, TYPE_PATTERN
+from .web import choice_param, json_body, page, page_params
+
+if TYPE_CHECKING:
+    from .context import Context
+
+JOB_ID = re.compile(r"[1-9]\d{0,17}")
+
+
+def register(app: bottle.Bottle, ctx: Context) -> None:
+    queue, wheel = ctx.queue, ctx.wheel
+
+    def known_type(value: Any) -> str:
+        if not isinstance(value, str) or not TYPE_PATTERN.match(value):
+            raise BadInput("job type must be a string matching [a-z][a-z0-9_.:-]{0,63}")
+        if value not in ctx.workers.handlers and not queue.has_type(value):
+            raise BadInput(f"unknown job type {value!r}", type=value, known=sorted(ctx.workers.handlers))
+        return value
+
+    def selection() -> dict[str, Any]:
+        """The body of requeue and purge: exactly one of `ids` (1..MAX_BATCH integers) or `type`."""
+        body = json_body()
+        extra = sorted(set(body) - {"ids", "type"})
+        if extra:
+            raise BadInput("unexpected fields in the body", fields=extra)
+        if ("ids" in body) == ("type" in body):
+            raise BadInput('give either "ids" (a list of job ids) or "type"')
+        if "type" in body:
+            return {"type": known_type(body["type"])}
+        ids = body["ids"]
+        if not isinstance(ids, list) or not ids or len(ids) > MAX_BATCH:
+            raise BadInput(f'"ids" must be a list of 1 to {MAX_BATCH} job ids')
+        if not all(isinstance(job_id, int) and not isinstance(job_id, bool) and job_id > 0 for job_id in ids):
+            raise BadInput('"ids" must hold positive integers')
+        return {"ids": ids}
+
+    def list_jobs() -> dict[str, Any]:
+        limit, cursor = page_params()
+        state = choice_param("state", STATES)
+        raw_type = bottle.request.query.get("type")
+        job_type = known_type(raw_type) if raw_type else None
+        rows = queue.list_jobs(state=state, type=job_type, limit=limit + 1, after=cursor)
+        return page([job.to_dict() for job in rows], limit)
+
+    def stats() -> dict[str, Any]:
+        return {**queue.stats(), "handlers": sorted(ctx.workers.handlers)}
+
+    def get_job(job_id: str) -> dict[str, Any]:
+        if not JOB_ID.fullmatch(job_id):
+            raise BadInput("job id must be a positive integer", id=job_id[:40])
+        job = queue.get(int(job_id))
+        if job is None:
+            raise NotFound(f"no job {job_id}", id=int(job_id))
+        return job.to_dict()
+
+    def requeue() -> dict[str, Any]:
+        ids = queue.requeue(**selection())
+        return {"requeued": ids, "count": len(ids)}
+
+    def purge() -> dict[str, Any]:
+        ids = queue.purge(**selection())
+        return {"purged": ids, "count": len(ids)}
+
+    def tasks() -> dict[str, Any]:
+        return {"items": wheel.tasks(), "next_cursor": None}
+
+    def run_task(name: str) -> HTTPResponse:
+        wheel.trigger(name)
+        return HTTPResponse({"task": name, "triggered": True}, 202)
+
+    app.route("/api/v1/jobs", "GET", list_jobs, role="read")
+    app.route("/api/v1/jobs/stats", "GET", stats, role="read")
+    app.route("/api/v1/jobs/<job_id>", "GET", get_job, role="read")
+    app.route("/api/v1/jobs/dead/requeue", "POST", requeue, role="operator")
+    app.route("/api/v1/jobs/dead/purge", "POST", purge, role="operator")
+    app.route("/api/v1/tasks", "GET", tasks, role="read")
+    app.route("/api/v1/tasks/<name>/run", "POST", run_task, role="operator")
