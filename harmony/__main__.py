@@ -73,7 +73,7 @@ def main(argv: Sequence[str] | None = None, out: TextIO | None = None) -> int:
     try:
         cfg = config.from_args(args)
         if args.command == "demo" and cfg.source("data.dir") == "default":
-            cfg = cfg.replace(data_dir=DEMO_DATA_DIR)
+            cfg = cfg.replace({"data.dir": DEMO_DATA_DIR}, "demo")
         logsetup.configure(cfg["log.level"], cfg["log.format"])
         return COMMANDS[args.command](cfg, args, out)
     except ConfigError as exc:
@@ -146,17 +146,41 @@ def _serve(cfg: config.Config, args: argparse.Namespace, out: TextIO) -> int:
 
 
 def _demo(cfg: config.Config, args: argparse.Namespace, out: TextIO) -> int:
-    ctx = open_context(cfg)
+    """Start the fake Spotify and slskd, point Harmony at them, and serve."""
+    from .fakes import start_fakes
+
+    fakes = start_fakes(os.path.join(cfg["data.dir"], "slskd-downloads"))
     try:
-        for row in auth.list_keys(ctx.db):
-            if row["name"] == "demo admin" and row["revoked_at"] is None:
-                auth.revoke_key(ctx.db, row["id"])
-        key, _ = auth.create_key(ctx.db, "demo admin", "admin")
-        print(f"Harmony demo: data in {cfg['data.dir']}", file=out)
-        print(f"Admin API key: {key}", file=out, flush=True)
-        return run_server(ctx, out)
+        port = cfg["server.port"]
+        cfg = cfg.replace(
+            {
+                "spotify.client_id": fakes.spotify_client_id,
+                "spotify.client_secret": fakes.spotify_client_secret,
+                "spotify.api_url": fakes.spotify_api_url,
+                "spotify.accounts_url": fakes.spotify_accounts_url,
+                "spotify.redirect_uri": f"http://{cfg['server.host']}:{port}/auth/spotify/callback"
+                if port
+                else "",
+                "slskd.url": fakes.slskd_url,
+                "slskd.api_key": fakes.slskd_api_key,
+                "slskd.downloads_dir": fakes.downloads_dir,
+            },
+            "demo",
+        )
+        ctx = open_context(cfg)
+        try:
+            for row in auth.list_keys(ctx.db):
+                if row["name"] == "demo admin" and row["revoked_at"] is None:
+                    auth.revoke_key(ctx.db, row["id"])
+            key, _ = auth.create_key(ctx.db, "demo admin", "admin")
+            print(f"Harmony demo: data in {cfg['data.dir']}", file=out)
+            print(f"  fake Spotify at {fakes.spotify.url}, fake slskd at {fakes.slskd_url}", file=out)
+            print(f"Admin API key: {key}", file=out, flush=True)
+            return run_server(ctx, out)
+        finally:
+            close_context(ctx)
     finally:
-        close_context(ctx)
+        fakes.stop()
 
 
 def _install_signals(on_first: Callable[[], None]) -> None:

@@ -280,13 +280,12 @@ class Config:
     def source(self, key: str) -> str:
         return self._sources[key]
 
-    def replace(self, **overrides: Any) -> Config:
-        """A copy with some values set by the program (source `program`), keys as `section_name`."""
+    def replace(self, overrides: Mapping[str, Any], source: str) -> Config:
+        """A copy with the options in `overrides` (keys such as `server.port`) set, from `source`."""
         values, sources = dict(self._values), dict(self._sources)
-        for name, value in overrides.items():
-            key = name.replace("_", ".", 1)
-            values[key] = BY_KEY[key].convert(value)
-            sources[key] = "program"
+        for key, raw in overrides.items():
+            values[key] = _convert(BY_KEY[key], raw, source)
+            sources[key] = source
         return Config(values, sources)
 
     def effective(self) -> list[dict[str, Any]]:

@@ -1,4 +1,4 @@
-"""Shared fixtures: a configuration in a temporary directory, an opened context, the app, keys."""
+"""Shared fixtures: fakes for the session, a configuration pointed at them, a context, the app, keys."""
 
 from __future__ import annotations
 
@@ -15,19 +15,60 @@ from client import Client
 
 from harmony import auth, config
 from harmony.context import Context, close_context, open_context
+from harmony.fakes import Fakes, start_fakes
 from harmony.web import make_app
 
 
-def make_config(tmp_path: Any, **flags: Any) -> config.Config:
-    """A config rooted in tmp_path; `flags` are option keys with `_` for the dot (server_port=0)."""
-    values = {"data.dir": str(tmp_path / "data"), "log.format": "text"}
+def fake_options(fakes: Fakes) -> dict[str, str]:
+    """The options that point Harmony at running fakes."""
+    return {
+        "spotify.client_id": fakes.spotify_client_id,
+        "spotify.client_secret": fakes.spotify_client_secret,
+        "spotify.api_url": fakes.spotify_api_url,
+        "spotify.accounts_url": fakes.spotify_accounts_url,
+        "spotify.redirect_uri": "http://127.0.0.1:8337/auth/spotify/callback",
+        "slskd.url": fakes.slskd_url,
+        "slskd.api_key": fakes.slskd_api_key,
+        "slskd.downloads_dir": fakes.downloads_dir,
+    }
+
+
+def make_config(tmp_path: Any, fakes: Fakes | None = None, **flags: Any) -> config.Config:
+    """A config rooted in tmp_path (and pointed at `fakes` if given); `flags` are option keys
+    with `_` for the dot (server_port=0)."""
+    values = {"data.dir": str(tmp_path / "data"), "log.format": "text", "upstream.connect_timeout": "2s"}
+    if fakes is not None:
+        values.update(fake_options(fakes))
     values.update({name.replace("_", ".", 1): value for name, value in flags.items()})
     return config.load(None, {}, values)
 
 
+@pytest.fixture(scope="session")
+def fakes(tmp_path_factory: Any) -> Iterator[Fakes]:
+    """Both fakes, shared by the session; each test leaves them as it found them (see `cfg`)."""
+    running = start_fakes(str(tmp_path_factory.mktemp("slskd-downloads")))
+    try:
+        yield running
+    finally:
+        running.stop()
+
+
+def reset_fakes(fakes: Fakes) -> None:
+    for server in (fakes.spotify, fakes.slskd):
+        server.start()  # a test may have stopped it
+    fakes.spotify_state.faults.clear()
+    fakes.slskd_state.faults.clear()
+    with fakes.slskd_state.lock:
+        fakes.slskd_state.logged_in = True
+        fakes.slskd_state.search_busy = 0
+
+
 @pytest.fixture
-def cfg(tmp_path: Any) -> config.Config:
-    return make_config(tmp_path)
+def cfg(tmp_path: Any, fakes: Fakes) -> Iterator[config.Config]:
+    try:
+        yield make_config(tmp_path, fakes)
+    finally:
+        reset_fakes(fakes)
 
 
 @pytest.fixture

@@ -12,6 +12,9 @@ import time
 import urllib.request
 
 import pytest
+from conftest import fake_options
+
+from harmony import config
 
 
 def free_port() -> int:
@@ -29,9 +32,10 @@ def get(url: str, key: str | None = None) -> tuple[int, dict]:
         return exc.code, json.loads(exc.read())
 
 
-def test_serve_boots_answers_and_stops_on_sigterm(tmp_path) -> None:
+def test_serve_boots_answers_and_stops_on_sigterm(tmp_path, fakes) -> None:
     port = free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith("HARMONY_")}
+    env.update({config.BY_KEY[key].env: value for key, value in fake_options(fakes).items()})
     proc = subprocess.Popen(
         [sys.executable, "-m", "harmony", "serve", "--data-dir", str(tmp_path), "--server-port", str(port)],
         stdout=subprocess.PIPE,
@@ -53,7 +57,11 @@ def test_serve_boots_answers_and_stops_on_sigterm(tmp_path) -> None:
                     pytest.fail("harmony serve did not answer /live within 10 s")
                 time.sleep(0.05)
         assert (status, body) == (200, {"status": "ok"})
-        assert get(f"http://127.0.0.1:{port}/ready")[0] == 200
+        # The wheel probes the upstreams at once; /ready turns 200 as soon as they answer.
+        while get(f"http://127.0.0.1:{port}/ready")[0] != 200:
+            if time.monotonic() > deadline:
+                pytest.fail("harmony serve did not become ready within 10 s")
+            time.sleep(0.05)
         assert get(f"http://127.0.0.1:{port}/api/v1/system/status")[0] == 401
         assert get(f"http://127.0.0.1:{port}/api/v1/system/status", key)[1]["key"]["role"] == "admin"
         started = time.monotonic()

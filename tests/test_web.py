@@ -24,25 +24,53 @@ def test_live_needs_nothing_and_sets_a_request_id(anon) -> None:
     assert hostile.headers["x-request-id"] != "x" * 100
 
 
-def test_ready_is_ok_with_a_writable_database(anon) -> None:
+def test_ready_waits_for_the_first_probe_then_is_ok(ctx, anon) -> None:
+    pending = anon.get("/ready")
+    assert pending.status == 503
+    assert pending.json["error"]["details"]["failing"] == ["slskd", "spotify"]
+    ctx.health.probe()
     resp = anon.get("/ready")
-    assert resp.status == 200
-    assert resp.json["checks"]["database"]["ok"] is True
+    assert resp.status == 200, resp.json
+    checks = resp.json["checks"]
+    assert set(checks) == {"database", "library", "downloads", "slskd", "spotify"}
+    assert all(check["ok"] for check in checks.values())
+    assert checks["slskd"]["detail"].startswith("logged in as")
 
 
-def test_ready_is_503_naming_each_failing_check(ctx, anon) -> None:
-    def slskd_down() -> str:
-        raise UpstreamUnavailable("slskd unreachable")
-
-    ctx.health.add("slskd", slskd_down, probed=True)
+def test_ready_follows_slskd_down_and_back_within_one_probe(ctx, anon, fakes) -> None:
+    ctx.health.probe()
+    assert anon.get("/ready").status == 200
+    fakes.slskd.stop()
+    assert anon.get("/ready").status == 200  # probed checks change only when probed
+    ctx.health.probe()
     resp = anon.get("/ready")
     assert resp.status == 503
     assert resp.json["error"]["details"]["failing"] == ["slskd"]
-    assert "pending" in resp.json["error"]["details"]["checks"]["slskd"]["detail"]
+    assert "connection refused" in resp.json["error"]["details"]["checks"]["slskd"]["detail"]
+    fakes.slskd.start()
+    ctx.health.probe()
+    assert anon.get("/ready").status == 200
+
+
+def test_ready_names_slskd_when_logged_out_of_soulseek(ctx, anon, fakes) -> None:
+    fakes.slskd_state.logged_in = False
     ctx.health.probe()
     resp = anon.get("/ready")
-    assert resp.status == 503 and "slskd" in resp.json["error"]["message"]
-    assert resp.json["error"]["details"]["checks"]["slskd"]["detail"] == "slskd unreachable"
+    assert (
+        resp.status == 503 and "not logged in" in resp.json["error"]["details"]["checks"]["slskd"]["detail"]
+    )
+
+
+def test_ready_names_a_missing_download_directory(tmp_path, fakes) -> None:
+    from harmony.context import close_context, open_context
+
+    ctx = open_context(make_config(tmp_path, fakes, slskd_downloads_dir=str(tmp_path / "nowhere")))
+    try:
+        ctx.health.probe()
+        resp = Client(make_app(ctx)).get("/ready")
+        assert resp.status == 503 and resp.json["error"]["details"]["failing"] == ["downloads"]
+    finally:
+        close_context(ctx)
 
 
 def test_env_shows_sources_and_masks_secrets(tmp_path) -> None:
@@ -133,7 +161,8 @@ def test_roles_are_ordered(ctx, keys) -> None:
     assert client.post("/api/v1/test/admin", key=keys["admin"]).status == 200
 
 
-def test_status_reports_version_schema_and_key(client, keys) -> None:
+def test_status_reports_version_schema_and_key(ctx, client, keys) -> None:
+    ctx.health.probe()
     body = client.get("/api/v1/system/status").json
     assert body["schema_version"] >= 1 and body["ready"] is True
     assert body["key"] == {"name": "test admin", "role": "admin"}
