@@ -51,7 +51,11 @@ def spotify_user_client(fakes: Fakes, *, pkce: bool = True, scope: str = USER_SC
     auth.OAUTH_AUTHORIZE_URL = fakes.spotify_accounts_url + "/authorize"
     auth.OAUTH_TOKEN_URL = fakes.spotify_accounts_url + "/api/token"
     location = authorize_redirect(auth.get_authorize_url())
-    auth.get_access_token(auth.parse_response_code(location))
+    code = auth.parse_response_code(location)
+    if isinstance(auth, SpotifyPKCE):
+        auth.get_access_token(code)
+    else:
+        auth.get_access_token(code, as_dict=False)
     return _client(fakes, auth)
 
 

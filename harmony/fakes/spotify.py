@@ -144,7 +144,7 @@ def make_app(state: SpotifyState) -> bottle.Bottle:
 
     @app.post("/api/token")
     def token() -> Any:
-        form = bottle.request.forms
+        form = bottle.request.forms.decode()
         client_id, secret = _client_auth(form.get("client_id"), form.get("client_secret"))
         if client_id != state.client_id or (secret is not None and secret != state.client_secret):
             _oauth_fail("invalid_client", "Invalid client")
@@ -185,7 +185,7 @@ def make_app(state: SpotifyState) -> bottle.Bottle:
 
     @app.get("/authorize")
     def authorize() -> Any:
-        q = bottle.request.query
+        q = bottle.request.query.decode()
         redirect_uri = q.get("redirect_uri") or ""
         if q.get("client_id") != state.client_id:
             return bottle.HTTPResponse("INVALID_CLIENT: Invalid client", 400)
@@ -220,7 +220,7 @@ def make_app(state: SpotifyState) -> bottle.Bottle:
     @app.get("/v1/artists/<artist_id>/albums")
     def artist_albums(artist_id: str) -> Any:
         _get(cat.artists, artist_id)
-        groups_param = bottle.request.query.get("include_groups") or ",".join(_GROUPS)
+        groups_param = _param("include_groups") or ",".join(_GROUPS)
         groups = {g.strip() for g in groups_param.split(",") if g.strip()}
         if not groups or groups - set(_GROUPS):
             _fail(400, "Invalid include_groups")
@@ -262,8 +262,8 @@ def make_app(state: SpotifyState) -> bottle.Bottle:
 
     @app.get("/v1/search")
     def search() -> Any:
-        q = bottle.request.query.get("q", "")
-        types = [t for t in (bottle.request.query.get("type") or "").split(",") if t]
+        q = _param("q") or ""
+        types = [t for t in (_param("type") or "").split(",") if t]
         if not q.strip():
             _fail(400, "No search query")
         if not types:
@@ -317,10 +317,10 @@ def make_app(state: SpotifyState) -> bottle.Bottle:
 
     @app.get("/v1/me/following")
     def following() -> Any:
-        if bottle.request.query.get("type") != "artist":
+        if _param("type") != "artist":
             _fail(400, "Only valid type is artist")
         limit = _limit(20, 50)
-        after = bottle.request.query.get("after")
+        after = _param("after")
         with state.lock:
             ids = list(cat.followed)
         start = ids.index(after) + 1 if after in ids else 0
@@ -471,13 +471,18 @@ def _new_refresh(state: SpotifyState, scopes: frozenset[str]) -> str:
     return token
 
 
+def _param(name: str, default: str | None = None) -> str | None:
+    """A query parameter decoded as UTF-8 (bottle's plain `get` returns latin-1 text)."""
+    return bottle.request.query.getunicode(name, default=default)
+
+
 def _base() -> str:
     parts = bottle.request.urlparts
     return f"{parts.scheme}://{parts.netloc}"
 
 
 def _limit(default: int, maximum: int) -> int:
-    raw = bottle.request.query.get("limit")
+    raw = _param("limit")
     try:
         limit = default if raw in (None, "") else int(raw)
     except ValueError:
@@ -488,7 +493,7 @@ def _limit(default: int, maximum: int) -> int:
 
 
 def _offset(maximum: int = 10**9) -> int:
-    raw = bottle.request.query.get("offset")
+    raw = _param("offset")
     try:
         offset = 0 if raw in (None, "") else int(raw)
     except ValueError:
@@ -499,7 +504,7 @@ def _offset(maximum: int = 10**9) -> int:
 
 
 def _ids(cap: int) -> list[str]:
-    ids = [i for i in (bottle.request.query.get("ids") or "").split(",") if i]
+    ids = [i for i in (_param("ids") or "").split(",") if i]
     if not ids:
         _fail(400, "invalid id")
     if len(ids) > cap:
