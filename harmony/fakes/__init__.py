@@ -13,8 +13,11 @@ import os
 from dataclasses import dataclass
 
 from harmony.fakes import catalogue, peers, slskd, spotify
+from harmony.fakes.catalogue import Catalogue
 from harmony.fakes.clock import FakeClock
 from harmony.fakes.server import FakeServer
+from harmony.fakes.slskd import SlskdState
+from harmony.fakes.spotify import SpotifyState
 
 __all__ = ["FakeClock", "FakeServer", "Fakes", "start_fakes"]
 
@@ -27,8 +30,8 @@ class Fakes:
 
     spotify: FakeServer
     slskd: FakeServer
-    spotify_state: spotify.SpotifyState
-    slskd_state: slskd.SlskdState
+    spotify_state: SpotifyState
+    slskd_state: SlskdState
     clock: FakeClock
     downloads_dir: str
 
@@ -58,7 +61,7 @@ class Fakes:
         return self.slskd_state.api_key
 
     @property
-    def catalogue(self) -> catalogue.Catalogue:
+    def catalogue(self) -> Catalogue:
         return self.spotify_state.catalogue
 
     def stop(self) -> None:
@@ -85,8 +88,8 @@ def start_fakes(
     clock = clock or FakeClock()
     os.makedirs(downloads_dir, exist_ok=True)
     world = catalogue.build(seed, clock.today())
-    spotify_state = spotify.SpotifyState(world, clock)
-    slskd_state = slskd.SlskdState(
+    spotify_state = SpotifyState(world, clock)
+    slskd_state = SlskdState(
         clock=clock,
         downloads_dir=os.path.abspath(downloads_dir),
         peers=peers.build(world, seed),

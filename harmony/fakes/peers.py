@@ -93,7 +93,8 @@ def _words(path: str) -> frozenset[str]:
 
 def query_words(text: str) -> tuple[list[str], list[str]]:
     """(include, exclude) words of a search, as Soulseek sees them: single characters are dropped."""
-    include, exclude = [], []
+    include: list[str] = []
+    exclude: list[str] = []
     for term in text.split():
         target = exclude if term.startswith("-") else include
         target.extend(w.lower() for w in _WORD.findall(term.lstrip("-").replace("_", " ")) if len(w) > 1)

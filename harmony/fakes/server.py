@@ -52,7 +52,11 @@ class _Handler(WSGIRequestHandler):
             else:
                 app = _fixed_response(*server.faults.response(rule))
         handler = ServerHandler(
-            self.rfile, self.wfile, self.get_stderr(), self.get_environ(), multithread=True
+            self.rfile,
+            self.wfile,  # type: ignore[arg-type]
+            self.get_stderr(),
+            self.get_environ(),
+            multithread=True,
         )
         handler.request_handler = self  # type: ignore[attr-defined]
         handler.run(app)  # type: ignore[arg-type]

@@ -28,6 +28,7 @@ import re
 import secrets
 import threading
 import unicodedata
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, NoReturn
 from urllib.parse import urlencode
@@ -274,7 +275,12 @@ def make_app(state: SpotifyState) -> bottle.Bottle:
         out = {}
         for kind in types:
             found = _search(state, q, kind)
-            render = {"track": _track_full, "album": _album, "artist": _artist_full}.get(kind)
+            renderers: dict[str, Callable[[SpotifyState, Any], dict[str, Any]]] = {
+                "track": _track_full,
+                "album": _album,
+                "artist": _artist_full,
+            }
+            render = renderers.get(kind)
             items = [render(state, x) for x in found[offset : offset + limit]] if render else []
             out[kind + "s"] = _page(items, len(found), limit, offset)
         return out
