@@ -358,11 +358,11 @@ def load(
     for name in sorted(env):
         if not name.startswith(prefixes):
             continue
-        option = by_env.get(name)
-        if option is None:
+        from_env = by_env.get(name)
+        if from_env is None:
             raise ConfigError(f"unknown environment variable {name}: no such option", variable=name)
-        values[option.key] = _convert(option, env[name], f"environment variable {name}")
-        sources[option.key] = f"environment variable {name}"
+        values[from_env.key] = _convert(from_env, env[name], f"environment variable {name}")
+        sources[from_env.key] = f"environment variable {name}"
     for key, raw in (flags or {}).items():
         option = BY_KEY[key]
         values[key] = _convert(option, raw, f"flag {option.flag}")

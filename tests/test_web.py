@@ -10,7 +10,6 @@ from conftest import make_config
 from prometheus_client.parser import text_string_to_metric_families
 
 from harmony import auth
-from harmony.errors import UpstreamUnavailable
 from harmony.web import make_app
 
 
