@@ -26,7 +26,7 @@ import bottle
 from bottle import HTTPResponse, request
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
-from . import __version__, auth
+from . import __version__, auth, web_ui
 from .errors import BadInput, HarmonyError
 
 if TYPE_CHECKING:
@@ -38,7 +38,6 @@ MAX_PAGE = 500
 DEFAULT_PAGE = 50
 MAX_BODY = 1024 * 1024
 REQUEST_ID = re.compile(r"[A-Za-z0-9._-]{1,64}")
-_TEMPLATE_DIR = __file__.rsplit("/", 1)[0] + "/templates"
 
 
 # --- helpers for route modules -----------------------------------------------------------
@@ -122,9 +121,7 @@ def render_error(status: int, code: str, message: str, details: dict[str, Any] |
         body = json.dumps({"error": {"code": code, "message": message, "details": details or {}}})
         headers["Content-Type"] = "application/json"
     else:
-        body = bottle.template(
-            "error", template_lookup=[_TEMPLATE_DIR], status=status, code=code, message=message
-        )
+        body = web_ui.page("error", status=status, code=code, message=message)
         headers["Content-Type"] = "text/html; charset=utf-8"
     return HTTPResponse(body, status, **headers)
 
@@ -241,7 +238,7 @@ def _observe(app: bottle.Bottle, ctx: Context) -> Callable[..., Any]:
 
 def make_app(ctx: Context) -> bottle.Bottle:
     """A new app over `ctx`; no module state is shared between apps."""
-    from . import web_jobs, web_spotify  # route modules import this module's helpers
+    from . import web_jobs, web_spotify, web_ui  # route modules import this module's helpers
 
     app = bottle.Bottle(catchall=True, autojson=True)
     app.install(_Guard(ctx))
@@ -289,6 +286,7 @@ def make_app(ctx: Context) -> bottle.Bottle:
     app.route("/api/v1/system/status", "GET", status, role="read")
     web_spotify.register(app, ctx)
     web_jobs.register(app, ctx)
+    web_ui.register(app, ctx)
 
     for route in app.routes:
         if route.rule.startswith("/api/") and route.config.get("role") not in auth.ROLES:

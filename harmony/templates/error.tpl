@@ -1,16 +1,5 @@
-<!doctype html>
-<html lang="en">
-<head>
-<meta charset="utf-8">
-<meta name="viewport" content="width=device-width, initial-scale=1">
-<title>{{status}} · Harmony</title>
-</head>
-<body>
-<main>
+% rebase('layout', title=str(status))
 <h1>{{status}}</h1>
 <p>{{message}}</p>
-<p><small>code: {{code}}</small></p>
-<p><a href="/ui/">Back to Harmony</a></p>
-</main>
-</body>
-</html>
+<p class="muted">code: {{code}}</p>
+<p><a href="/ui/">Back to the status page</a></p>
