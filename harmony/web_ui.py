@@ -35,11 +35,12 @@ def ago(then: float | None, now: float) -> str:
     if not then:
         return "—"
     delta = now - then
-    text = _span(abs(delta))
+    text = span(abs(delta))
     return f"{text} ago" if delta >= 0 else f"in {text}"
 
 
-def _span(seconds: float) -> str:
+def span(seconds: float) -> str:
+    """`45s`, `5m`, `2h`, `3d`: the largest whole unit."""
     for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
         if seconds >= size:
             return f"{int(seconds // size)}{unit}"
@@ -61,6 +62,7 @@ def register(app: bottle.Bottle, ctx: Context) -> None:
             now=time.time(),
             started_at=ctx.started_at,
             ago=ago,
+            span=span,
         )
 
     def static(filename: str) -> Any:

@@ -1,6 +1,6 @@
 % rebase('layout', title='Status', refresh=10)
 <h1>Status <span class="badge {{'ok' if ready else 'bad'}}">{{'ready' if ready else 'not ready'}}</span></h1>
-<p class="muted">Up since {{ago(started_at, now)}}. This page refreshes every 10 seconds.</p>
+<p class="muted">Started {{ago(started_at, now)}}. This page refreshes every 10 seconds.</p>
 
 <section>
 <h2>Readiness checks</h2>
@@ -24,7 +24,7 @@
 <tbody>
 % for task in tasks:
 <tr class="{{'bad' if task['last_error'] and (task['last_error_at'] or 0) >= (task['last_success_at'] or 0) else ''}}">
-<td>{{task['name']}}</td><td>{{int(task['interval_s'])}}s</td><td>{{ago(task['last_success_at'], now)}}</td>
+<td>{{task['name']}}</td><td>{{span(task['interval_s'])}}</td><td>{{ago(task['last_success_at'], now)}}</td>
 <td>{{ago(task['next_run_at'], now)}}</td><td>{{task['runs']}}</td><td>{{task['failures']}}</td>
 <td>{{task['last_error'] or ''}}</td>
 </tr>
