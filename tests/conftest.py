@@ -15,8 +15,39 @@ from client import Client
 
 from harmony import auth, config
 from harmony.context import Context, close_context, open_context
+from harmony.db import Database
 from harmony.fakes import Fakes, start_fakes
 from harmony.web import make_app
+
+
+class Clock:
+    """A clock that moves only when told to; tests pass it as wall and monotonic clock."""
+
+    def __init__(self, t: float = 1_000_000.0) -> None:
+        self.t = t
+
+    def __call__(self) -> float:
+        return self.t
+
+    def advance(self, seconds: float) -> float:
+        self.t += seconds
+        return self.t
+
+
+@pytest.fixture
+def clock() -> Clock:
+    return Clock()
+
+
+@pytest.fixture
+def db(tmp_path: Any) -> Iterator[Database]:
+    """A migrated database of its own, outside any context."""
+    database = Database(str(tmp_path / "harmony.db"))
+    database.migrate()
+    try:
+        yield database
+    finally:
+        database.close()
 
 
 def fake_options(fakes: Fakes) -> dict[str, str]:

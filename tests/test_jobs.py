@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
+from conftest import Clock
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -15,34 +15,6 @@ from harmony import jobs
 from harmony.db import Database
 from harmony.errors import BadInput, Conflict, NotFound
 from harmony.jobs import GiveUp, Job, Queue, WorkerPool, backoff
-
-
-class Clock:
-    """A wall clock that moves only when told to."""
-
-    def __init__(self, t: float = 1_000_000.0) -> None:
-        self.t = t
-
-    def __call__(self) -> float:
-        return self.t
-
-    def advance(self, seconds: float) -> None:
-        self.t += seconds
-
-
-@pytest.fixture
-def db(tmp_path: Any) -> Iterator[Database]:
-    database = Database(str(tmp_path / "harmony.db"))
-    database.migrate()
-    try:
-        yield database
-    finally:
-        database.close()
-
-
-@pytest.fixture
-def clock() -> Clock:
-    return Clock()
 
 
 @pytest.fixture

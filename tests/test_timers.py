@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
+from conftest import Clock
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -15,35 +15,6 @@ from harmony.db import Database
 from harmony.errors import NotFound
 from harmony.metrics import Metrics
 from harmony.timers import Wheel
-
-
-class Clock:
-    """One controlled clock, used as both the wall and the monotonic clock."""
-
-    def __init__(self, t: float = 1_000_000.0) -> None:
-        self.t = t
-
-    def __call__(self) -> float:
-        return self.t
-
-    def advance(self, seconds: float) -> float:
-        self.t += seconds
-        return self.t
-
-
-@pytest.fixture
-def db(tmp_path: Any) -> Iterator[Database]:
-    database = Database(str(tmp_path / "harmony.db"))
-    database.migrate()
-    try:
-        yield database
-    finally:
-        database.close()
-
-
-@pytest.fixture
-def clock() -> Clock:
-    return Clock()
 
 
 def wheel_on(db: Database, clock: Clock, **kwargs: Any) -> Wheel:
