@@ -80,7 +80,9 @@ class FaultTable:
             raise ValueError("status must be an HTTP status code")
         if rule.times is not None and rule.times < 1:
             raise ValueError("times must be at least 1 (or null for unlimited)")
-        rule.seconds = min(max(float(rule.seconds), 0.0), MAX_DELAY)
+        rule.seconds = max(float(rule.seconds), 0.0)
+        if rule.kind == "delay":  # only a delay holds a thread; a Retry-After may be hours, as on Spotify
+            rule.seconds = min(rule.seconds, MAX_DELAY)
         with self._lock:
             rule.id = next(self._ids)
             self._rules.append(rule)
