@@ -152,27 +152,15 @@ def _demo(cfg: config.Config, args: argparse.Namespace, out: TextIO) -> int:
     fakes = start_fakes(os.path.join(cfg["data.dir"], "slskd-downloads"))
     try:
         port = cfg["server.port"]
-        cfg = cfg.replace(
-            {
-                "spotify.client_id": fakes.spotify_client_id,
-                "spotify.client_secret": fakes.spotify_client_secret,
-                "spotify.api_url": fakes.spotify_api_url,
-                "spotify.accounts_url": fakes.spotify_accounts_url,
-                "spotify.redirect_uri": f"http://{cfg['server.host']}:{port}/auth/spotify/callback"
-                if port
-                else "",
-                "slskd.url": fakes.slskd_url,
-                "slskd.api_key": fakes.slskd_api_key,
-                "slskd.downloads_dir": fakes.downloads_dir,
-            },
-            "demo",
-        )
+        redirect = f"http://{cfg['server.host']}:{port}/auth/spotify/callback" if port else ""
+        cfg = cfg.replace(fakes.harmony_options(redirect), "demo")
         ctx = open_context(cfg)
         try:
+            # A fresh key every run (its secret is shown only now); earlier ones are revoked.
+            key, created = auth.create_key(ctx.db, "demo admin", "admin")
             for row in auth.list_keys(ctx.db):
-                if row["name"] == "demo admin" and row["revoked_at"] is None:
+                if row["name"] == "demo admin" and row["revoked_at"] is None and row["id"] != created["id"]:
                     auth.revoke_key(ctx.db, row["id"])
-            key, _ = auth.create_key(ctx.db, "demo admin", "admin")
             print(f"Harmony demo: data in {cfg['data.dir']}", file=out)
             print(f"  fake Spotify at {fakes.spotify.url}, fake slskd at {fakes.slskd_url}", file=out)
             print(f"Admin API key: {key}", file=out, flush=True)

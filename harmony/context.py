@@ -143,6 +143,9 @@ def open_context(config: Config) -> Context:
     health.add("slskd", slskd.probe, probed=True)
     health.add("spotify", spotify.probe, probed=True)
     wheel.add("health_probe", config["health.probe_interval"], health.probe)
+    # Probe as soon as the wheel starts, whatever the stored schedule: until the first probe
+    # the upstream checks are "pending" and /ready says 503.
+    wheel.trigger("health_probe")
     wheel.add("job_housekeeping", 3600.0, lambda: queue.delete_done(DONE_JOB_RETENTION), initial_delay_s=60.0)
     ctx.background = [wheel, workers]
     return ctx

@@ -52,16 +52,7 @@ def db(tmp_path: Any) -> Iterator[Database]:
 
 def fake_options(fakes: Fakes) -> dict[str, str]:
     """The options that point Harmony at running fakes."""
-    return {
-        "spotify.client_id": fakes.spotify_client_id,
-        "spotify.client_secret": fakes.spotify_client_secret,
-        "spotify.api_url": fakes.spotify_api_url,
-        "spotify.accounts_url": fakes.spotify_accounts_url,
-        "spotify.redirect_uri": "http://127.0.0.1:8337/auth/spotify/callback",
-        "slskd.url": fakes.slskd_url,
-        "slskd.api_key": fakes.slskd_api_key,
-        "slskd.downloads_dir": fakes.downloads_dir,
-    }
+    return fakes.harmony_options("http://127.0.0.1:8337/auth/spotify/callback")
 
 
 def make_config(tmp_path: Any, fakes: Fakes | None = None, **flags: Any) -> config.Config:

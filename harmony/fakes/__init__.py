@@ -64,6 +64,19 @@ class Fakes:
     def catalogue(self) -> Catalogue:
         return self.spotify_state.catalogue
 
+    def harmony_options(self, redirect_uri: str = "") -> dict[str, str]:
+        """The option values (keys as in harmony/config.py) that point Harmony at these fakes."""
+        return {
+            "spotify.client_id": self.spotify_client_id,
+            "spotify.client_secret": self.spotify_client_secret,
+            "spotify.api_url": self.spotify_api_url,
+            "spotify.accounts_url": self.spotify_accounts_url,
+            "spotify.redirect_uri": redirect_uri,
+            "slskd.url": self.slskd_url,
+            "slskd.api_key": self.slskd_api_key,
+            "slskd.downloads_dir": self.downloads_dir,
+        }
+
     def stop(self) -> None:
         self.spotify.stop()
         self.slskd.stop()
