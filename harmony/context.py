@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from typing import Protocol
 
 from .config import Config
-from .db import Database
+from .db import BUSY_TIMEOUT_MS, Database
 from .health import Health
 from .jobs import Handler, Queue, QueueCollector, WorkerPool
 from .metrics import Metrics
@@ -62,9 +62,15 @@ class Context:
 
 def _database_writable(db: Database) -> str:
     # BEGIN IMMEDIATE takes the write lock: it proves writability without writing anything.
+    # A short busy timeout, so /ready answers "busy" in a second instead of waiting for a
+    # long transaction to finish.
     conn = db.conn()
-    conn.execute("BEGIN IMMEDIATE")
-    conn.execute("ROLLBACK")
+    conn.setbusytimeout(1000)
+    try:
+        conn.execute("BEGIN IMMEDIATE")
+        conn.execute("ROLLBACK")
+    finally:
+        conn.setbusytimeout(BUSY_TIMEOUT_MS)
     return f"schema version {db.user_version()}"
 
 

@@ -37,6 +37,7 @@ log = logging.getLogger(__name__)
 MAX_PAGE = 500
 DEFAULT_PAGE = 50
 MAX_BODY = 1024 * 1024
+QUIET_ROUTES = frozenset({"/live", "/ready", "/metrics"})
 REQUEST_ID = re.compile(r"[A-Za-z0-9._-]{1,64}")
 
 
@@ -216,7 +217,11 @@ def _observe(app: bottle.Bottle, ctx: Context) -> Callable[..., Any]:
             method = environ.get("REQUEST_METHOD", "")
             metrics.http_requests.labels(rule, method, status_seen[0]).inc()
             metrics.http_latency.labels(rule).observe(elapsed)
-            log.info(
+            status = int(status_seen[0])
+            # Probes and scrapes arrive every few seconds; keep them out of the journal unless they fail.
+            quiet = rule in QUIET_ROUTES and status < 400
+            log.log(
+                logging.DEBUG if quiet else logging.INFO,
                 "request",
                 extra={
                     "fields": {
@@ -224,7 +229,7 @@ def _observe(app: bottle.Bottle, ctx: Context) -> Callable[..., Any]:
                         "method": method,
                         "path": environ.get("PATH_INFO", ""),
                         "route": rule,
-                        "status": int(status_seen[0]),
+                        "status": status,
                         "duration_ms": round(elapsed * 1000, 2),
                     }
                 },
@@ -238,7 +243,7 @@ def _observe(app: bottle.Bottle, ctx: Context) -> Callable[..., Any]:
 
 def make_app(ctx: Context) -> bottle.Bottle:
     """A new app over `ctx`; no module state is shared between apps."""
-    from . import web_jobs, web_spotify, web_ui  # route modules import this module's helpers
+    from . import web_jobs, web_keys, web_spotify, web_ui  # route modules import this module's helpers
 
     app = bottle.Bottle(catchall=True, autojson=True)
     app.install(_Guard(ctx))
@@ -286,6 +291,7 @@ def make_app(ctx: Context) -> bottle.Bottle:
     app.route("/api/v1/system/status", "GET", status, role="read")
     web_spotify.register(app, ctx)
     web_jobs.register(app, ctx)
+    web_keys.register(app, ctx)
     web_ui.register(app, ctx)
 
     for route in app.routes:

@@ -219,3 +219,39 @@ def test_each_app_is_independent(ctx) -> None:
     first.route("/only-first", "GET", lambda: {"x": 1})
     assert Client(first).get("/only-first").status == 200
     assert Client(second).get("/only-first").status == 404
+
+
+def test_keys_api_creates_lists_and_revokes(client, keys) -> None:
+    created = client.post("/api/v1/keys", {"name": "grafana", "role": "read"})
+    assert created.status == 201 and created.json["key"].startswith("hmy_")
+    assert client.get("/api/v1/system/status", key=created.json["key"]).json["key"]["name"] == "grafana"
+    listing = client.get("/api/v1/keys").json["items"]
+    assert [row["name"] for row in listing][-1] == "grafana"
+    assert all("key" not in row and "hash" not in row for row in listing)
+    revoked = client.delete(f"/api/v1/keys/{created.json['id']}")
+    assert revoked.status == 200 and revoked.json["revoked_at"]
+    assert client.get("/api/v1/system/status", key=created.json["key"]).status == 401
+
+
+@pytest.mark.parametrize(
+    "body",
+    [{"name": "x", "role": "root"}, {"name": ""}, {"role": "read"}, {"name": "x", "extra": 1}, {"name": 5}],
+)
+def test_keys_api_rejects_bad_bodies_and_changes_nothing(client, ctx, body) -> None:
+    def state() -> list[tuple]:
+        return [(r["id"], r["name"], r["role"], r["revoked_at"]) for r in auth.list_keys(ctx.db)]
+
+    before = state()
+    resp = client.post("/api/v1/keys", body)
+    assert resp.status == 400 and resp.json["error"]["code"] == "bad_input"
+    assert state() == before
+
+
+def test_keys_api_needs_admin_and_known_ids(client, keys) -> None:
+    assert client.get("/api/v1/keys", key=keys["operator"]).status == 403
+    assert client.delete("/api/v1/keys/9999").status == 404
+    assert client.delete("/api/v1/keys/abc").status == 404
+    bad_json = client.request(
+        "POST", "/api/v1/keys", body=b"{nope", headers={"Content-Type": "application/json"}
+    )
+    assert bad_json.status == 400
