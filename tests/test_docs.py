@@ -40,3 +40,131 @@ def test_readme_gives_the_two_first_commands_and_the_version() -> None:
 
 def test_ci_runs_the_readme_test_command() -> None:
     assert "make test" in read(".ci", "run")
+
+
+# --- the hand-written docs, held to the code -------------------------------------------------
+
+DOC_FILES = ("README.md", "docs/install.md", "docs/api.md", "docs/architecture.md", "docs/operations.md")
+LINK = re.compile(r"\]\(([^)\s]+)\)")
+
+
+def slug(heading: str) -> str:
+    """A heading's anchor as GitHub makes it: lower case, punctuation dropped, spaces to dashes."""
+    text = re.sub(r"[^\w\- ]", "", heading.strip().lower())
+    return text.replace(" ", "-")
+
+
+def anchors(path: str) -> set[str]:
+    headings = re.findall(r"^#{1,6} (.+)$", read(path), flags=re.MULTILINE)
+    return {slug(heading) for heading in headings}
+
+
+def test_every_relative_link_in_the_docs_resolves() -> None:
+    for doc in DOC_FILES:
+        base = os.path.dirname(doc)
+        for target in LINK.findall(read(doc)):
+            if re.match(r"[a-z]+:", target):
+                continue  # an external URL
+            file, _, anchor = target.partition("#")
+            path = os.path.normpath(os.path.join(base, file)) if file else doc
+            assert os.path.exists(os.path.join(ROOT, path)), f"{doc} links to missing {target}"
+            if anchor and path.endswith(".md"):
+                assert anchor in anchors(path), f"{doc} links to missing heading {target}"
+
+
+def test_readme_links_the_docs_it_promises() -> None:
+    readme = read("README.md")
+    for doc in ("install.md", "configuration.md", "operations.md", "api.md", "architecture.md"):
+        assert f"(docs/{doc})" in readme, f"README.md should link docs/{doc}"
+
+
+def routes(tmp_path: object) -> list[tuple[str, str, str | None]]:
+    from conftest import make_config
+
+    from harmony.context import close_context, open_context
+    from harmony.web import make_app
+
+    ctx = open_context(make_config(tmp_path))
+    try:
+        app = make_app(ctx)
+        return [(route.method, route.rule, route.config.get("role")) for route in app.routes]
+    finally:
+        close_context(ctx)
+
+
+def test_every_route_is_in_the_api_doc(tmp_path: object) -> None:
+    api = read("docs", "api.md")
+    for method, rule, role in routes(tmp_path):
+        path = re.sub(r"<([A-Za-z_]\w*)(?::[^>]*)?>", r"{\1}", rule)
+        assert f"`{method} {path}`" in api, f"docs/api.md does not document `{method} {path}`"
+        if role:
+            section = api.split(f"`{method} {path}`", 1)[1][:600]
+            assert f"`{role}`" in section, f"docs/api.md should say `{method} {path}` needs role `{role}`"
+
+
+def test_every_metric_is_documented(tmp_path: object) -> None:
+    from conftest import make_config
+
+    from harmony.context import close_context, open_context
+
+    docs = read("docs", "api.md") + read("docs", "operations.md")
+    ctx = open_context(make_config(tmp_path))
+    try:
+        names = {family.name for family in ctx.metrics.registry.collect()}
+    finally:
+        close_context(ctx)
+    assert "harmony_jobs" in names
+    missing = sorted(name for name in names if name not in docs)
+    assert not missing, f"metrics not documented in docs/api.md or docs/operations.md: {missing}"
+
+
+def test_every_readiness_check_is_documented(tmp_path: object) -> None:
+    from conftest import make_config
+
+    from harmony.context import close_context, open_context
+
+    api = read("docs", "api.md")
+    ctx = open_context(make_config(tmp_path))
+    try:
+        _, checks = ctx.health.report()
+    finally:
+        close_context(ctx)
+    for name in checks:
+        assert f"`{name}`" in api, f"readiness check {name} is not described in docs/api.md"
+
+
+def test_every_error_code_is_documented() -> None:
+    from harmony import errors, web
+
+    api = read("docs", "api.md")
+    codes = {
+        cls.code
+        for cls in vars(errors).values()
+        if isinstance(cls, type) and issubclass(cls, Exception) and hasattr(cls, "code")
+    }
+    codes |= set(web._HTTP_CODES.values()) | {"not_ready", "spotify_denied", "http_error"}
+    codes -= {"config", "database_too_new"}  # CLI only: they stop startup, never reach HTTP
+    for code in sorted(codes):
+        assert f"`{code}`" in api, f"error code {code} is not in docs/api.md"
+
+
+def test_every_runtime_dependency_has_a_reason() -> None:
+    setup = read("setup.cfg")
+    block = setup.split("install_requires =", 1)[1].split("\n[", 1)[0]
+    names = [
+        re.split(r"[<>=!~ ;]", line.strip(), maxsplit=1)[0] for line in block.splitlines() if line.strip()
+    ]
+    section = read("docs", "architecture.md").split("## Runtime dependencies and why", 1)[1]
+    assert names
+    for name in names:
+        assert f"| `{name}` |" in section, f"docs/architecture.md gives no reason for dependency {name}"
+
+
+def test_every_option_named_in_the_docs_exists() -> None:
+    known = set(config.BY_KEY)
+    sections = "|".join(config.SECTIONS)
+    for doc in DOC_FILES:
+        for key in re.findall(rf"`((?:{sections})\.[a-z_]+)`", read(doc)):
+            if key.endswith((".yml", ".toml", ".md", ".py")):
+                continue  # a file name, not an option
+            assert key in known, f"{doc} names unknown option {key}"
