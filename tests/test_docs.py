@@ -168,3 +168,13 @@ def test_every_option_named_in_the_docs_exists() -> None:
             if key.endswith((".yml", ".toml", ".md", ".py")):
                 continue  # a file name, not an option
             assert key in known, f"{doc} names unknown option {key}"
+
+
+def test_readme_starts_with_make_demo_then_make_test() -> None:
+    commands = [
+        line.split("#", 1)[0].strip()
+        for block in re.findall(r"```sh\n(.*?)```", read("README.md"), flags=re.DOTALL)
+        for line in block.splitlines()
+        if line.strip()
+    ]
+    assert commands[:2] == ["make demo", "make test"]
