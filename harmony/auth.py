@@ -59,9 +59,12 @@ def get_key(db: Database, key_id: int) -> Row:
     return row
 
 
-def list_keys(db: Database) -> list[Row]:
+def list_keys(db: Database, after: int = 0, limit: int = -1) -> list[Row]:
+    """Keys with an id above `after`, by id; at most `limit` (-1: all)."""
     return db.query(
-        "SELECT id, name, role, prefix, created_at, last_used_at, revoked_at FROM api_keys ORDER BY id"
+        "SELECT id, name, role, prefix, created_at, last_used_at, revoked_at FROM api_keys "
+        "WHERE id > ? ORDER BY id LIMIT ?",
+        (after, limit),
     )
 
 

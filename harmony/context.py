@@ -7,8 +7,11 @@ and the tests all go through it, so they run the same wiring.
 
 from __future__ import annotations
 
+import contextlib
+import errno
 import logging
 import os
+import tempfile
 import time
 from dataclasses import dataclass, field
 from typing import Protocol
@@ -91,6 +94,30 @@ def _downloads_visible(ctx: Context) -> str:
     return ours
 
 
+def _move_possible(config: Config) -> str:
+    """A file can be moved from slskd's download directory into the library.
+
+    Probes with a real file: created in the download directory, renamed into the library. Across
+    filesystems the rename fails with EXDEV; imports then copy, fsync and rename, which works
+    but costs the copy, so that is reported, not failed.
+    """
+    os.makedirs(config.library_dir, exist_ok=True)
+    source = tempfile.NamedTemporaryFile(dir=config.downloads_dir, prefix=".harmony-probe-", delete=False)
+    source.close()
+    target = os.path.join(config.library_dir, os.path.basename(source.name))
+    try:
+        os.rename(source.name, target)
+    except OSError as exc:
+        if exc.errno != errno.EXDEV:
+            raise
+        return "different filesystems: imports copy, then rename"
+    finally:
+        for leftover in (source.name, target):
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(leftover)
+    return "same filesystem: imports are atomic renames"
+
+
 # Job handlers by type: the one place job types are registered.
 HANDLERS: dict[str, Handler] = {}
 
@@ -146,6 +173,7 @@ def open_context(config: Config) -> Context:
     health.add("database", lambda: _database_writable(db))
     health.add("library", lambda: _directory_writable(config.library_dir))
     health.add("downloads", lambda: _downloads_visible(ctx))
+    health.add("move", lambda: _move_possible(config), probed=True)
     health.add("slskd", slskd.probe, probed=True)
     health.add("spotify", spotify.probe, probed=True)
     wheel.add("health_probe", config["health.probe_interval"], health.probe)

@@ -111,7 +111,8 @@ def current_key() -> dict[str, Any] | None:
 
 
 def _wants_json(path: str) -> bool:
-    return path.startswith(("/api/", "/live", "/ready", "/env", "/metrics")) or not path.startswith("/ui")
+    """JSON for the API and the machine endpoints; an HTML page for what a browser opens."""
+    return path.startswith(("/api/", "/live", "/ready", "/env", "/metrics"))
 
 
 def render_error(status: int, code: str, message: str, details: dict[str, Any] | None = None) -> HTTPResponse:

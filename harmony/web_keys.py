@@ -8,7 +8,7 @@ import bottle
 
 from . import auth
 from .errors import BadInput
-from .web import json_body
+from .web import json_body, page, page_params
 
 if TYPE_CHECKING:
     from .context import Context
@@ -18,7 +18,8 @@ def register(app: bottle.Bottle, ctx: Context) -> None:
     db = ctx.db
 
     def list_keys() -> dict[str, Any]:
-        return {"items": auth.list_keys(db)}
+        limit, cursor = page_params()
+        return page(auth.list_keys(db, cursor, limit + 1), limit)
 
     def create() -> Any:
         body = json_body()

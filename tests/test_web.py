@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import os
 
 import pytest
 from client import Client
@@ -26,12 +27,13 @@ def test_live_needs_nothing_and_sets_a_request_id(anon) -> None:
 def test_ready_waits_for_the_first_probe_then_is_ok(ctx, anon) -> None:
     pending = anon.get("/ready")
     assert pending.status == 503
-    assert pending.json["error"]["details"]["failing"] == ["slskd", "spotify"]
+    assert pending.json["error"]["details"]["failing"] == ["move", "slskd", "spotify"]
     ctx.health.probe()
     resp = anon.get("/ready")
     assert resp.status == 200, resp.json
     checks = resp.json["checks"]
-    assert set(checks) == {"database", "library", "downloads", "slskd", "spotify"}
+    assert set(checks) == {"database", "library", "downloads", "move", "slskd", "spotify"}
+    assert checks["move"]["detail"].startswith("same filesystem")
     assert all(check["ok"] for check in checks.values())
     assert checks["slskd"]["detail"].startswith("logged in as")
 
@@ -67,7 +69,7 @@ def test_ready_names_a_missing_download_directory(tmp_path, fakes) -> None:
     try:
         ctx.health.probe()
         resp = Client(make_app(ctx)).get("/ready")
-        assert resp.status == 503 and resp.json["error"]["details"]["failing"] == ["downloads"]
+        assert resp.status == 503 and resp.json["error"]["details"]["failing"] == ["downloads", "move"]
     finally:
         close_context(ctx)
 
@@ -178,20 +180,24 @@ def test_unknown_paths_and_methods_get_the_error_shape(anon) -> None:
     assert "no such path" in html.text
 
 
-def test_unexpected_exceptions_are_a_500_that_leaks_nothing_logged_once(ctx, caplog) -> None:
+def test_unexpected_exceptions_are_a_500_that_leaks_nothing_logged_once(ctx, keys, caplog) -> None:
     app = make_app(ctx)
 
     def explode() -> None:
         raise RuntimeError("secret internal detail")
 
-    app.route("/boom", "GET", explode)
+    app.route("/api/v1/boom", "GET", explode, role="read")
+    app.route("/ui/boom", "GET", explode)
     with caplog.at_level(logging.ERROR):
-        resp = Client(app).get("/boom")
+        resp = Client(app, keys["read"]).get("/api/v1/boom")
+        page = Client(app).get("/ui/boom")
     assert resp.status == 500
     assert resp.json["error"]["code"] == "internal"
     assert "secret internal detail" not in resp.text
+    assert page.status == 500 and page.headers["content-type"].startswith("text/html")
+    assert "secret internal detail" not in page.text
     errors = [r for r in caplog.records if r.levelno >= logging.ERROR]
-    assert len(errors) == 1 and errors[0].exc_info is not None
+    assert len(errors) == 2 and all(r.exc_info is not None for r in errors)  # once per request
 
 
 def test_routes_under_api_must_declare_a_role(ctx) -> None:
@@ -255,3 +261,32 @@ def test_keys_api_needs_admin_and_known_ids(client, keys) -> None:
         "POST", "/api/v1/keys", body=b"{nope", headers={"Content-Type": "application/json"}
     )
     assert bad_json.status == 400
+
+
+def test_keys_list_is_paginated(client, keys) -> None:
+    first = client.get("/api/v1/keys?limit=2").json
+    assert len(first["items"]) == 2 and first["next_cursor"] == str(first["items"][-1]["id"])
+    rest = client.get(f"/api/v1/keys?limit=2&cursor={first['next_cursor']}").json
+    assert [k["id"] for k in rest["items"]] == [3] and rest["next_cursor"] is None
+    assert client.get("/api/v1/keys?limit=501").status == 400
+    assert client.get("/api/v1/keys?cursor=-1").status == 400
+
+
+def test_move_check_reports_a_library_on_another_filesystem(tmp_path, fakes) -> None:
+    import tempfile
+
+    from harmony.context import close_context, open_context
+
+    if not os.path.isdir("/dev/shm") or os.stat("/dev/shm").st_dev == os.stat(tmp_path).st_dev:
+        pytest.skip("needs /dev/shm on a filesystem of its own")
+    with tempfile.TemporaryDirectory(dir="/dev/shm") as library:
+        ctx = open_context(make_config(tmp_path, fakes, library_dir=library))
+        try:
+            ctx.health.probe()
+            ok, checks = ctx.health.report()
+            assert ok and checks["move"]["detail"].startswith("different filesystems")
+            assert os.listdir(library) == [] and not any(
+                name.startswith(".harmony-probe-") for name in os.listdir(fakes.downloads_dir)
+            )
+        finally:
+            close_context(ctx)
