@@ -102,17 +102,17 @@ def _move_possible(config: Config) -> str:
     but costs the copy, so that is reported, not failed.
     """
     os.makedirs(config.library_dir, exist_ok=True)
-    source = tempfile.NamedTemporaryFile(dir=config.downloads_dir, prefix=".harmony-probe-", delete=False)
-    source.close()
-    target = os.path.join(config.library_dir, os.path.basename(source.name))
+    handle, source = tempfile.mkstemp(dir=config.downloads_dir, prefix=".harmony-probe-")
+    os.close(handle)
+    target = os.path.join(config.library_dir, os.path.basename(source))
     try:
-        os.rename(source.name, target)
+        os.rename(source, target)
     except OSError as exc:
         if exc.errno != errno.EXDEV:
             raise
         return "different filesystems: imports copy, then rename"
     finally:
-        for leftover in (source.name, target):
+        for leftover in (source, target):
             with contextlib.suppress(FileNotFoundError):
                 os.unlink(leftover)
     return "same filesystem: imports are atomic renames"
