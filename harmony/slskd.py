@@ -12,11 +12,12 @@ import datetime as dt
 import re
 import uuid
 from collections.abc import Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 from urllib.parse import quote
 
 from .errors import UpstreamRejected, UpstreamUnavailable
+from .fields import as_int, as_opt_int, as_str
 from .upstream import Upstream
 
 SERVICE = "slskd"
@@ -60,18 +61,6 @@ def parse_timespan(value: object) -> float | None:
         return None
     days, hours, minutes, seconds = match.groups()
     return int(days or 0) * 86400 + int(hours) * 3600 + int(minutes) * 60 + float(seconds)
-
-
-def _int(value: object, default: int = 0) -> int:
-    return int(value) if isinstance(value, int | float) and not isinstance(value, bool) else default
-
-
-def _opt_int(value: object) -> int | None:
-    return int(value) if isinstance(value, int | float) and not isinstance(value, bool) else None
-
-
-def _str(value: object, default: str = "") -> str:
-    return value if isinstance(value, str) else default
 
 
 # --- dataclasses -------------------------------------------------------------------------
@@ -170,19 +159,18 @@ class EnqueueResult:
 class Options:
     downloads_dir: str = ""
     incomplete_dir: str = ""
-    raw_sections: tuple[str, ...] = field(default=())
 
 
 def _file(raw: dict[str, Any]) -> File:
     vbr = raw.get("isVariableBitRate")
     return File(
-        filename=_str(raw.get("filename")),
-        size=_int(raw.get("size")),
-        extension=_str(raw.get("extension")),
-        bit_rate=_opt_int(raw.get("bitRate")),
-        bit_depth=_opt_int(raw.get("bitDepth")),
-        sample_rate=_opt_int(raw.get("sampleRate")),
-        length=_opt_int(raw.get("length")),
+        filename=as_str(raw.get("filename")),
+        size=as_int(raw.get("size")),
+        extension=as_str(raw.get("extension")),
+        bit_rate=as_opt_int(raw.get("bitRate")),
+        bit_depth=as_opt_int(raw.get("bitDepth")),
+        sample_rate=as_opt_int(raw.get("sampleRate")),
+        length=as_opt_int(raw.get("length")),
         vbr=vbr if isinstance(vbr, bool) else None,
     )
 
@@ -193,11 +181,11 @@ def _files(raw: object) -> tuple[File, ...]:
 
 def parse_search(raw: dict[str, Any]) -> Search:
     return Search(
-        id=_str(raw.get("id")),
-        text=_str(raw.get("searchText")),
+        id=as_str(raw.get("id")),
+        text=as_str(raw.get("searchText")),
         state=parse_flags(raw.get("state")),
-        response_count=_int(raw.get("responseCount")),
-        file_count=_int(raw.get("fileCount")),
+        response_count=as_int(raw.get("responseCount")),
+        file_count=as_int(raw.get("fileCount")),
         started_at=parse_time(raw.get("startedAt")),
         ended_at=parse_time(raw.get("endedAt")),
     )
@@ -205,10 +193,10 @@ def parse_search(raw: dict[str, Any]) -> Search:
 
 def parse_response(raw: dict[str, Any]) -> PeerResponse:
     return PeerResponse(
-        username=_str(raw.get("username")),
+        username=as_str(raw.get("username")),
         has_free_slot=raw.get("hasFreeUploadSlot") is True,
-        upload_speed=_int(raw.get("uploadSpeed")),
-        queue_length=_int(raw.get("queueLength")),
+        upload_speed=as_int(raw.get("uploadSpeed")),
+        queue_length=as_int(raw.get("queueLength")),
         files=_files(raw.get("files")),
         locked_files=_files(raw.get("lockedFiles")),
     )
@@ -216,21 +204,21 @@ def parse_response(raw: dict[str, Any]) -> PeerResponse:
 
 def parse_transfer(raw: dict[str, Any]) -> Transfer:
     return Transfer(
-        id=_str(raw.get("id")),
-        username=_str(raw.get("username")),
-        filename=_str(raw.get("filename")),
-        size=_int(raw.get("size")),
+        id=as_str(raw.get("id")),
+        username=as_str(raw.get("username")),
+        filename=as_str(raw.get("filename")),
+        size=as_int(raw.get("size")),
         state=parse_flags(raw.get("state")),
-        bytes_transferred=_int(raw.get("bytesTransferred")),
+        bytes_transferred=as_int(raw.get("bytesTransferred")),
         average_speed=float(raw.get("averageSpeed") or 0.0),
         percent=float(raw.get("percentComplete") or 0.0),
         requested_at=parse_time(raw.get("requestedAt")),
         enqueued_at=parse_time(raw.get("enqueuedAt")),
         started_at=parse_time(raw.get("startedAt")),
         ended_at=parse_time(raw.get("endedAt")),
-        place_in_queue=_opt_int(raw.get("placeInQueue")),
-        exception=_str(raw.get("exception")),
-        attempts=_int(raw.get("attempts")),
+        place_in_queue=as_opt_int(raw.get("placeInQueue")),
+        exception=as_str(raw.get("exception")),
+        attempts=as_int(raw.get("attempts")),
         removed=raw.get("removed") is True,
         elapsed=parse_timespan(raw.get("elapsedTime")),
         remaining=parse_timespan(raw.get("remainingTime")),
@@ -287,17 +275,16 @@ class Slskd:
             connected=server.get("isConnected") is True or "Connected" in flags,
             logged_in=server.get("isLoggedIn") is True or "LoggedIn" in flags,
             state=flags,
-            version=_str(version.get("current")),
-            username=_str(user.get("username")),
+            version=as_str(version.get("current")),
+            username=as_str(user.get("username")),
         )
 
     def options(self) -> Options:
         raw = _expect(self._call("GET", "/options"), dict, "options")
         directories = raw.get("directories") if isinstance(raw.get("directories"), dict) else {}
         return Options(
-            downloads_dir=_str(directories.get("downloads")),
-            incomplete_dir=_str(directories.get("incomplete")),
-            raw_sections=tuple(sorted(raw)),
+            downloads_dir=as_str(directories.get("downloads")),
+            incomplete_dir=as_str(directories.get("incomplete")),
         )
 
     # searches
@@ -341,7 +328,7 @@ class Slskd:
             return EnqueueResult()
         enqueued = tuple(parse_transfer(t) for t in raw.get("enqueued") or [] if isinstance(t, dict))
         failed = tuple(
-            item if isinstance(item, str) else _str((item or {}).get("filename"))
+            item if isinstance(item, str) else as_str((item or {}).get("filename"))
             for item in raw.get("failed") or []
         )
         return EnqueueResult(enqueued, failed)

@@ -24,6 +24,7 @@ from urllib.parse import urlencode
 
 from .db import Database
 from .errors import BadInput, NotFound, UpstreamCoolingDown, UpstreamRejected
+from .fields import as_dict, as_int, as_list, as_str
 from .upstream import Upstream
 
 SERVICE = "spotify"
@@ -145,59 +146,43 @@ class User:
     display_name: str
 
 
-def _s(value: object, default: str = "") -> str:
-    return value if isinstance(value, str) else default
-
-
-def _i(value: object, default: int = 0) -> int:
-    return value if isinstance(value, int) and not isinstance(value, bool) else default
-
-
-def _d(value: object) -> dict[str, Any]:
-    return value if isinstance(value, dict) else {}
-
-
-def _l(value: object) -> list[Any]:
-    return value if isinstance(value, list) else []
-
-
 def _image(raw: dict[str, Any]) -> str:
-    images = [i for i in _l(raw.get("images")) if isinstance(i, dict) and isinstance(i.get("url"), str)]
+    images = [i for i in as_list(raw.get("images")) if isinstance(i, dict) and isinstance(i.get("url"), str)]
     return str(images[0]["url"]) if images else ""  # Spotify lists the widest first
 
 
 def parse_artist_ref(raw: dict[str, Any]) -> ArtistRef:
-    return ArtistRef(_s(raw.get("id")), _s(raw.get("name")))
+    return ArtistRef(as_str(raw.get("id")), as_str(raw.get("name")))
 
 
 def parse_artists(raw: object) -> tuple[ArtistRef, ...]:
-    return tuple(parse_artist_ref(a) for a in _l(raw) if isinstance(a, dict))
+    return tuple(parse_artist_ref(a) for a in as_list(raw) if isinstance(a, dict))
 
 
 def parse_album_ref(raw: dict[str, Any]) -> AlbumRef:
     return AlbumRef(
-        id=_s(raw.get("id")),
-        name=_s(raw.get("name")),
-        album_type=_s(raw.get("album_type")),
-        release_date=_s(raw.get("release_date")),
-        release_date_precision=_s(raw.get("release_date_precision"), "day"),
-        total_tracks=_i(raw.get("total_tracks")),
+        id=as_str(raw.get("id")),
+        name=as_str(raw.get("name")),
+        album_type=as_str(raw.get("album_type")),
+        release_date=as_str(raw.get("release_date")),
+        release_date_precision=as_str(raw.get("release_date_precision"), "day"),
+        total_tracks=as_int(raw.get("total_tracks")),
         artists=parse_artists(raw.get("artists")),
         image_url=_image(raw),
-        album_group=_s(raw.get("album_group")),
+        album_group=as_str(raw.get("album_group")),
     )
 
 
 def parse_track(raw: dict[str, Any], album: AlbumRef | None = None) -> Track:
-    isrc = _d(raw.get("external_ids")).get("isrc")
+    isrc = as_dict(raw.get("external_ids")).get("isrc")
     embedded = raw.get("album")
     return Track(
         id=raw.get("id") if isinstance(raw.get("id"), str) else None,
-        name=_s(raw.get("name")),
+        name=as_str(raw.get("name")),
         artists=parse_artists(raw.get("artists")),
-        duration_ms=_i(raw.get("duration_ms")),
-        track_number=_i(raw.get("track_number"), 1),
-        disc_number=_i(raw.get("disc_number"), 1),
+        duration_ms=as_int(raw.get("duration_ms")),
+        track_number=as_int(raw.get("track_number"), 1),
+        disc_number=as_int(raw.get("disc_number"), 1),
         explicit=raw.get("explicit") is True,
         isrc=isrc.upper() if isinstance(isrc, str) and isrc else None,
         album=parse_album_ref(embedded) if isinstance(embedded, dict) else album,
@@ -206,13 +191,13 @@ def parse_track(raw: dict[str, Any], album: AlbumRef | None = None) -> Track:
 
 
 def parse_playlist(raw: dict[str, Any]) -> Playlist:
-    items = _d(raw.get("items")) or _d(raw.get("tracks"))
+    items = as_dict(raw.get("items")) or as_dict(raw.get("tracks"))
     return Playlist(
-        id=_s(raw.get("id")),
-        name=_s(raw.get("name")),
-        snapshot_id=_s(raw.get("snapshot_id")),
-        owner_id=_s(_d(raw.get("owner")).get("id")),
-        total=_i(items.get("total")),
+        id=as_str(raw.get("id")),
+        name=as_str(raw.get("name")),
+        snapshot_id=as_str(raw.get("snapshot_id")),
+        owner_id=as_str(as_dict(raw.get("owner")).get("id")),
+        total=as_int(items.get("total")),
         collaborative=raw.get("collaborative") is True,
     )
 
@@ -220,7 +205,7 @@ def parse_playlist(raw: dict[str, Any]) -> Playlist:
 def parse_playlist_item(raw: dict[str, Any]) -> PlaylistItem:
     entry = raw.get("item") if isinstance(raw.get("item"), dict) else raw.get("track")
     track = None
-    if isinstance(entry, dict) and _s(entry.get("type"), "track") == "track":
+    if isinstance(entry, dict) and as_str(entry.get("type"), "track") == "track":
         track = parse_track(entry)
     return PlaylistItem(
         added_at=raw.get("added_at") if isinstance(raw.get("added_at"), str) else None, track=track
@@ -287,7 +272,7 @@ class Spotify:
             body=urlencode(form).encode(),
             quick=quick,
         )
-        payload = _d(response.json())
+        payload = as_dict(response.json())
         if not isinstance(payload.get("access_token"), str):
             raise UpstreamRejected("Spotify token response has no access_token", service=SERVICE)
         return payload
@@ -299,7 +284,7 @@ class Spotify:
             if self._app_token and self._app_token[1] - REFRESH_MARGIN > self.clock():
                 return self._app_token[0]
         payload = self._token_request({"grant_type": "client_credentials"}, basic=True, quick=quick)
-        token = (payload["access_token"], self.clock() + _i(payload.get("expires_in"), 3600))
+        token = (payload["access_token"], self.clock() + as_int(payload.get("expires_in"), 3600))
         with self._lock:
             self._app_token = token
         return token[0]
@@ -377,8 +362,8 @@ class Spotify:
                 (
                     payload["access_token"],
                     refresh_token,
-                    _s(payload.get("scope")),
-                    now + _i(payload.get("expires_in"), 3600),
+                    as_str(payload.get("scope")),
+                    now + as_int(payload.get("expires_in"), 3600),
                     now,
                 ),
             )
@@ -431,7 +416,7 @@ class Spotify:
                 ) from None
             raise
         # Spotify may or may not rotate the refresh token; keep the old one when it does not.
-        self._store_user_token(payload, _s(payload.get("refresh_token")) or row["refresh_token"])
+        self._store_user_token(payload, as_str(payload.get("refresh_token")) or row["refresh_token"])
         return str(payload["access_token"])
 
     def _expire_user_token(self) -> None:
@@ -470,19 +455,19 @@ class Spotify:
         """Yield every item of an offset-paged list, `cap` items a request."""
         offset = 0
         while True:
-            payload = _d(self._get(path, {**params, "limit": cap, "offset": offset}, user=user))
-            paging = _d(payload.get(key)) if key else payload
-            items = _l(paging.get("items"))
+            payload = as_dict(self._get(path, {**params, "limit": cap, "offset": offset}, user=user))
+            paging = as_dict(payload.get(key)) if key else payload
+            items = as_list(paging.get("items"))
             yield from (item for item in items if isinstance(item, dict))
             offset += len(items)
-            if not items or not paging.get("next") or offset >= _i(paging.get("total"), offset):
+            if not items or not paging.get("next") or offset >= as_int(paging.get("total"), offset):
                 return
 
     # --- catalogue ---------------------------------------------------------------------
 
     def artist(self, artist_id: str) -> Artist:
-        raw = _d(self._get(f"/artists/{artist_id}"))
-        return Artist(_s(raw.get("id")), _s(raw.get("name")), _image(raw))
+        raw = as_dict(self._get(f"/artists/{artist_id}"))
+        return Artist(as_str(raw.get("id")), as_str(raw.get("name")), _image(raw))
 
     def artist_albums(
         self, artist_id: str, include_groups: Sequence[str] = ("album", "single", "compilation")
@@ -493,19 +478,19 @@ class Spotify:
 
     def album(self, album_id: str) -> Album:
         """An album with all its tracks (following the track paging past the embedded first page)."""
-        raw = _d(self._get(f"/albums/{album_id}"))
+        raw = as_dict(self._get(f"/albums/{album_id}"))
         return self._album(raw)
 
     def _album(self, raw: dict[str, Any]) -> Album:
         ref = parse_album_ref(raw)
-        embedded = _d(raw.get("tracks"))
-        tracks = [parse_track(t, ref) for t in _l(embedded.get("items")) if isinstance(t, dict)]
-        if embedded.get("next") and len(tracks) < _i(embedded.get("total")):
+        embedded = as_dict(raw.get("tracks"))
+        tracks = [parse_track(t, ref) for t in as_list(embedded.get("items")) if isinstance(t, dict)]
+        if embedded.get("next") and len(tracks) < as_int(embedded.get("total")):
             tracks = [
                 parse_track(t, ref)
                 for t in self._pages(f"/albums/{ref.id}/tracks", {}, PAGE_CAPS["album_tracks"])
             ]
-        upc = _d(raw.get("external_ids")).get("upc")
+        upc = as_dict(raw.get("external_ids")).get("upc")
         return Album(ref, tuple(tracks), upc if isinstance(upc, str) else None)
 
     def albums(self, album_ids: Sequence[str]) -> list[Album]:
@@ -523,8 +508,8 @@ class Spotify:
         for start in range(0, len(ids), cap):
             chunk = list(ids[start : start + cap])
             try:
-                payload = _d(self._get(path, {"ids": ",".join(chunk)}))
-                out.extend(parse(raw) for raw in _l(payload.get(key)) if isinstance(raw, dict))
+                payload = as_dict(self._get(path, {"ids": ",".join(chunk)}))
+                out.extend(parse(raw) for raw in as_list(payload.get(key)) if isinstance(raw, dict))
             except UpstreamRejected as exc:
                 if exc.details.get("status") != 403:
                     raise
@@ -532,29 +517,31 @@ class Spotify:
         return out
 
     def track(self, track_id: str) -> Track:
-        return parse_track(_d(self._get(f"/tracks/{track_id}")))
+        return parse_track(as_dict(self._get(f"/tracks/{track_id}")))
 
     def search_tracks(self, query: str, limit: int = 10) -> list[Track]:
-        payload = _d(self._get("/search", {"q": query, "type": "track", "limit": min(limit, 10)}))
+        payload = as_dict(self._get("/search", {"q": query, "type": "track", "limit": min(limit, 10)}))
         return [
-            parse_track(raw) for raw in _l(_d(payload.get("tracks")).get("items")) if isinstance(raw, dict)
+            parse_track(raw)
+            for raw in as_list(as_dict(payload.get("tracks")).get("items"))
+            if isinstance(raw, dict)
         ]
 
     # --- the user's library ------------------------------------------------------------
 
     def me(self) -> User:
-        raw = _d(self._get("/me", user=True))
-        return User(_s(raw.get("id")), _s(raw.get("display_name")) or _s(raw.get("id")))
+        raw = as_dict(self._get("/me", user=True))
+        return User(as_str(raw.get("id")), as_str(raw.get("display_name")) or as_str(raw.get("id")))
 
     def followed_artists(self) -> Iterator[Artist]:
         """Every followed artist, following the `after` cursor."""
         after: str | None = None
         while True:
             params = {"type": "artist", "limit": PAGE_CAPS["following"], "after": after}
-            paging = _d(_d(self._get("/me/following", params, user=True)).get("artists"))
-            items = [i for i in _l(paging.get("items")) if isinstance(i, dict)]
-            yield from (Artist(_s(i.get("id")), _s(i.get("name")), _image(i)) for i in items)
-            after = _d(paging.get("cursors")).get("after")
+            paging = as_dict(as_dict(self._get("/me/following", params, user=True)).get("artists"))
+            items = [i for i in as_list(paging.get("items")) if isinstance(i, dict)]
+            yield from (Artist(as_str(i.get("id")), as_str(i.get("name")), _image(i)) for i in items)
+            after = as_dict(paging.get("cursors")).get("after")
             if not items or not paging.get("next") or not isinstance(after, str):
                 return
 
@@ -563,7 +550,7 @@ class Spotify:
 
     def playlist(self, playlist_id: str) -> Playlist:
         fields = "id,name,snapshot_id,owner(id),collaborative,items(total),tracks(total)"
-        return parse_playlist(_d(self._get(f"/playlists/{playlist_id}", {"fields": fields}, user=True)))
+        return parse_playlist(as_dict(self._get(f"/playlists/{playlist_id}", {"fields": fields}, user=True)))
 
     def playlist_items(self, playlist_id: str) -> Iterator[PlaylistItem]:
         """Every entry of a playlist (50 a request, so 5k tracks are 100 requests)."""

@@ -147,7 +147,6 @@ def test_options_name_the_downloads_directory(slskd: Slskd, fakes: Fakes) -> Non
     options = slskd.options()
     assert options.downloads_dir == fakes.downloads_dir
     assert options.incomplete_dir.endswith("incomplete")
-    assert "directories" in options.raw_sections
 
 
 # --- searches -----------------------------------------------------------------------------------------
