@@ -30,6 +30,9 @@ def main(argv: list[str] | None = None) -> int:
             "shiv",
             "--reproducible",
             "--compressed",
+            # Ship compiled bytecode: a service user often cannot write .pyc files into the
+            # extraction cache, and then every start would recompile every module.
+            "--compile-pyc",
             "-p",
             args.python,
             "-c",
