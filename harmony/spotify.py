@@ -246,6 +246,7 @@ class Spotify:
         self.bucket = TokenBucket(rate)
         self.clock = clock
         self._app_token: tuple[str, float] | None = None
+        self._batch_refused = False  # set once Spotify answers 403 to a batch read
         self._lock = threading.Lock()
 
     @property
@@ -504,16 +505,21 @@ class Spotify:
     def _batched(
         self, path: str, key: str, ids: Sequence[str], cap: int, parse: Any, single: Any
     ) -> list[Any]:
+        """Batch reads, `cap` ids a request. Spotify refuses them (403) for Development Mode apps;
+        after the first refusal this client reads one id at a time and does not ask again."""
         out: list[Any] = []
         for start in range(0, len(ids), cap):
             chunk = list(ids[start : start + cap])
-            try:
-                payload = as_dict(self._get(path, {"ids": ",".join(chunk)}))
-                out.extend(parse(raw) for raw in as_list(payload.get(key)) if isinstance(raw, dict))
-            except UpstreamRejected as exc:
-                if exc.details.get("status") != 403:
-                    raise
-                out.extend(single(item) for item in chunk)
+            if not self._batch_refused:
+                try:
+                    payload = as_dict(self._get(path, {"ids": ",".join(chunk)}))
+                    out.extend(parse(raw) for raw in as_list(payload.get(key)) if isinstance(raw, dict))
+                    continue
+                except UpstreamRejected as exc:
+                    if exc.details.get("status") != 403:
+                        raise
+                    self._batch_refused = True
+            out.extend(single(item) for item in chunk)
         return out
 
     def track(self, track_id: str) -> Track:

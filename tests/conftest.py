@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import sys
 from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import pytest
@@ -73,6 +74,16 @@ def fakes(tmp_path_factory: Any) -> Iterator[Fakes]:
         yield running
     finally:
         running.stop()
+
+
+@contextmanager
+def extended_quota(fakes: Fakes) -> Iterator[None]:
+    """The fake Spotify as an Extended Quota Mode app sees it (batch reads allowed, 2025 limits)."""
+    fakes.spotify_state.dev_mode = False
+    try:
+        yield
+    finally:
+        fakes.spotify_state.dev_mode = True
 
 
 def reset_fakes(fakes: Fakes) -> None:

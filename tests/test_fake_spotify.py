@@ -10,6 +10,7 @@ from urllib.parse import parse_qs, urlsplit
 import pytest
 import spotipy
 import urllib3
+from conftest import extended_quota
 from fakes_fixtures import authorize_redirect, control, http, spotify_app_client, spotify_user_client
 from spotipy.oauth2 import SpotifyOauthError
 
@@ -86,7 +87,11 @@ def test_albums_tracks_and_isrcs(fakes: Fakes) -> None:
     sp = spotify_app_client(fakes)
     velvet = artist_id(fakes, "The Velvet Hours")
     ids = [a["id"] for a in sp.artist_albums(velvet, include_groups="album", limit=10)["items"]]
-    albums = sp.albums(ids[:20])["albums"]
+    with pytest.raises(spotipy.SpotifyException) as refused:
+        sp.albums(ids[:2])  # batch reads are gone for Development Mode apps
+    assert refused.value.http_status == 403
+    with extended_quota(fakes):
+        albums = sp.albums(ids[:20])["albums"]
     assert [a["id"] for a in albums] == ids[:20]
     deluxe = next(a for a in albums if "(Deluxe Edition)" in a["name"])
     assert {t["disc_number"] for t in deluxe["tracks"]["items"]} == {1, 2}
@@ -96,11 +101,12 @@ def test_albums_tracks_and_isrcs(fakes: Fakes) -> None:
     full = sp.track(listing[0]["id"])
     assert full["external_ids"]["isrc"] and full["album"]["id"] == deluxe["id"]
     assert "popularity" not in full  # Dev-Mode style: deprecated fields left out
-    batch = sp.tracks([t["id"] for t in listing[:3]])["tracks"]
-    assert batch[0]["external_ids"]["isrc"] == full["external_ids"]["isrc"]
-    with pytest.raises(spotipy.SpotifyException) as err:
-        sp.albums(ids[:1] * 21)
-    assert err.value.http_status == 400
+    with extended_quota(fakes):
+        batch = sp.tracks([t["id"] for t in listing[:3]])["tracks"]
+        assert batch[0]["external_ids"]["isrc"] == full["external_ids"]["isrc"]
+        with pytest.raises(spotipy.SpotifyException) as err:
+            sp.albums(ids[:1] * 21)
+        assert err.value.http_status == 400
     with pytest.raises(spotipy.SpotifyException) as err:
         sp.track("0" * 22)
     assert err.value.http_status == 404

@@ -17,7 +17,7 @@ from urllib.parse import parse_qs, urlsplit
 import pytest
 import urllib3
 from client import Client
-from conftest import make_config, reset_fakes
+from conftest import extended_quota, make_config, reset_fakes
 
 from harmony import auth
 from harmony.context import Context, close_context, open_context
@@ -223,8 +223,9 @@ def test_albums_and_tracks_are_read_in_batches(ctx: Context, fakes: Fakes) -> No
     track_ids = list(fakes.catalogue.tracks)[:60]
     ctx.spotify.app_token()
     before = requests_sent(ctx)
-    albums = ctx.spotify.albums(album_ids)
-    tracks = ctx.spotify.tracks(track_ids)
+    with extended_quota(fakes):
+        albums = ctx.spotify.albums(album_ids)
+        tracks = ctx.spotify.tracks(track_ids)
     assert requests_sent(ctx) - before == 4  # 20 + 5 albums, 50 + 10 tracks
     assert [a.ref.id for a in albums] == album_ids
     assert [len(a.tracks) for a in albums] == [len(fakes.catalogue.albums[i].track_ids) for i in album_ids]
@@ -234,19 +235,16 @@ def test_albums_and_tracks_are_read_in_batches(ctx: Context, fakes: Fakes) -> No
     assert all(t.album is not None and t.album.id == fakes.catalogue.tracks[t.id].album_id for t in tracks)
 
 
-def test_batch_reads_refused_with_403_fall_back_to_single_lookups(ctx: Context, fakes: Fakes) -> None:
-    # The fake serves the batch endpoints even in Development Mode; refuse the first batch as
-    # Spotify does for Development Mode apps (the rule path also covers /albums/{id}, hence times=1).
+def test_development_mode_refuses_batches_once_then_reads_one_by_one(ctx: Context, fakes: Fakes) -> None:
     album_ids = [a.id for a in fakes.catalogue.albums.values() if not a.future][:3]
     track_ids = list(fakes.catalogue.tracks)[:4]
     ctx.spotify.app_token()
-    album_rule = add_fault(fakes, kind="status", path="/v1/albums", method="GET", status=403, times=1)
-    track_rule = add_fault(fakes, kind="status", path="/v1/tracks", method="GET", status=403, times=1)
-    before = requests_sent(ctx)
+    before, refused_before = requests_sent(ctx), requests_sent(ctx, "http_4xx")
     albums = ctx.spotify.albums(album_ids)
     tracks = ctx.spotify.tracks(track_ids)
-    assert fault_uses_left(fakes, album_rule) == 0 and fault_uses_left(fakes, track_rule) == 0
-    assert requests_sent(ctx) - before == len(album_ids) + len(track_ids)  # one by one after the 403s
+    # One refused batch (403), then single lookups; the track batch is not even tried.
+    assert requests_sent(ctx, "http_4xx") - refused_before == 1
+    assert requests_sent(ctx) - before == len(album_ids) + len(track_ids)
     assert [a.ref.id for a in albums] == album_ids
     assert [t.isrc for t in tracks] == [fakes.catalogue.tracks[i].isrc for i in track_ids]
 

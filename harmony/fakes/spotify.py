@@ -232,6 +232,8 @@ def make_app(state: SpotifyState) -> bottle.Bottle:
 
     @app.get("/v1/albums")
     def albums() -> Any:
+        if state.dev_mode:  # batch lookups were removed for Development Mode apps in 2026
+            _fail(403, "Forbidden")
         ids = _ids(20)
         return {
             "albums": [_album(state, a, full=True) if a else None for a in _batch(state, cat.albums, ids)]
@@ -250,6 +252,8 @@ def make_app(state: SpotifyState) -> bottle.Bottle:
 
     @app.get("/v1/tracks")
     def tracks() -> Any:
+        if state.dev_mode:
+            _fail(403, "Forbidden")
         ids = _ids(50)
         found = [cat.tracks.get(i) for i in ids]
         visible = [t if t and state.visible(cat.albums[t.album_id]) else None for t in found]
