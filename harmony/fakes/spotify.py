@@ -5,7 +5,8 @@ body `{"error": {"status", "message"}}`; OAuth-style errors on `/api/token`; sim
 listings and full objects on single lookups (ISRCs only on full tracks); paging objects whose
 `next` is an absolute URL back to this server; Development-Mode limits (search and artist albums
 max 10, playlist items max 50, legacy `/playlists/{id}/tracks` and the batch reads `/albums?ids=`
-and `/tracks?ids=` answer 403, deprecated fields left out) unless `dev_mode` is off. Releases dated after the fake clock's today are invisible.
+and `/tracks?ids=` answer 403, deprecated fields left out) unless `dev_mode` is off. Releases
+dated after the fake clock's today are invisible.
 
 Accounts: `POST /api/token` (client_credentials, authorization_code with optional PKCE S256,
 refresh_token; client auth by Basic header or form fields) and `GET /authorize` (approves at once,
