@@ -72,8 +72,9 @@ def main(argv: Sequence[str] | None = None, out: TextIO | None = None) -> int:
         return 0
     try:
         cfg = config.from_args(args)
-        if args.command == "demo" and cfg.source("data.dir") == "default":
-            cfg = cfg.replace({"data.dir": DEMO_DATA_DIR}, "demo")
+        if args.command == "demo":  # a terminal session: readable logs, data beside the checkout
+            defaults = {"data.dir": DEMO_DATA_DIR, "log.format": "text"}
+            cfg = cfg.replace({k: v for k, v in defaults.items() if cfg.source(k) == "default"}, "demo")
         logsetup.configure(cfg["log.level"], cfg["log.format"])
         return COMMANDS[args.command](cfg, args, out)
     except ConfigError as exc:
