@@ -2,7 +2,8 @@
 
 Run it with the Python version and on the architecture of the target host: APSW is a binary
 wheel, so the zipapp is only portable to the same platform. Builds are reproducible (fixed
-timestamps), so the same sources and wheels give the same file.
+timestamps), so the same sources and wheels give the same file. Needs nothing but Python:
+when shiv is not installed, it runs shiv from a throwaway virtualenv of the same Python.
 """
 
 from __future__ import annotations
@@ -25,7 +26,7 @@ def main(argv: list[str] | None = None) -> int:
     with tempfile.TemporaryDirectory() as build_dir:
         env = dict(os.environ, SOURCE_DATE_EPOCH=os.environ.get("SOURCE_DATE_EPOCH", "315532800"))
         command = [
-            sys.executable,
+            _python_with_shiv(build_dir),
             "-m",
             "shiv",
             "--reproducible",
@@ -48,6 +49,20 @@ def main(argv: list[str] | None = None) -> int:
         subprocess.run(command, check=True, env=env)
     print(f"built {args.output}")
     return 0
+
+
+def _python_with_shiv(build_dir: str) -> str:
+    """This Python if it has shiv, else the Python of a new virtualenv with shiv installed."""
+    try:
+        import shiv  # noqa: F401
+    except ImportError:
+        venv = os.path.join(build_dir, "shiv-venv")
+        print("shiv is not installed; installing it into a temporary virtualenv")
+        subprocess.run([sys.executable, "-m", "venv", venv], check=True)
+        python = os.path.join(venv, "bin", "python")
+        subprocess.run([python, "-m", "pip", "install", "--quiet", "shiv>=1.0.6"], check=True)
+        return python
+    return sys.executable
 
 
 def _build_id() -> str:
