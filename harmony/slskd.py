@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import datetime as dt
 import re
+import threading
 import uuid
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -255,6 +256,9 @@ class Slskd:
         self.api = base_url.rstrip("/") + "/api/v0"
         self.headers = {"X-API-Key": api_key, "Accept": "application/json"}
         self.search_timeout_ms = search_timeout_ms
+        # slskd starts one search at a time and answers 429 to an overlapping creation; our own
+        # threads queue here instead of provoking it.
+        self._create_lock = threading.Lock()
 
     def _call(self, method: str, path: str, *, ok: tuple[int, ...] = (), **kw: Any) -> Any:
         response = self.upstream.request(SERVICE, method, self.api + path, headers=self.headers, ok=ok, **kw)
@@ -298,7 +302,8 @@ class Slskd:
         }
         # A 429 here means "another creation is in flight": nothing was created, so the
         # upstream policy may repeat this POST; other failures are not repeated.
-        raw = self._call("POST", "/searches", json_body=body, idempotent=False)
+        with self._create_lock:
+            raw = self._call("POST", "/searches", json_body=body, idempotent=False)
         return parse_search(_expect(raw, dict, "search"))
 
     def search(self, search_id: str) -> Search | None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import os
+from typing import Any
 
 import pytest
 from client import Client
@@ -290,3 +291,30 @@ def test_move_check_reports_a_library_on_another_filesystem(tmp_path, fakes) -> 
             )
         finally:
             close_context(ctx)
+
+
+def test_the_running_wheel_turns_ready_within_one_probe_interval(tmp_path, fakes) -> None:
+    import time
+
+    from harmony.context import close_context, open_context
+
+    ctx = open_context(make_config(tmp_path, fakes, health_probe_interval="1s"))
+    client = Client(make_app(ctx))
+
+    def wait_for(status: int, within: float) -> Any:
+        deadline = time.monotonic() + within
+        while (resp := client.get("/ready")).status != status:
+            assert time.monotonic() < deadline, f"/ready stayed {resp.status}"
+            time.sleep(0.05)
+        return resp
+
+    ctx.start_background()
+    try:
+        wait_for(200, 2.5)  # the first probe runs as the wheel starts
+        fakes.slskd.stop()
+        assert wait_for(503, 2.5).json["error"]["details"]["failing"] == ["slskd"]
+        fakes.slskd.start()
+        wait_for(200, 2.5)
+    finally:
+        ctx.stop_background()
+        close_context(ctx)
