@@ -16,7 +16,7 @@ from typing import Any, TextIO
 
 from . import __version__, auth, config
 from . import log as logsetup
-from .context import Context, close_context, open_context
+from .context import Context, opened
 from .db import Database
 from .errors import ConfigError, HarmonyError
 
@@ -93,11 +93,8 @@ def _check(cfg: config.Config, args: argparse.Namespace, out: TextIO) -> int:
 
 
 def _migrate(cfg: config.Config, args: argparse.Namespace, out: TextIO) -> int:
-    ctx = open_context(cfg)
-    try:
+    with opened(cfg) as ctx:
         print(f"database {cfg.database_path} at schema version {ctx.db.user_version()}", file=out)
-    finally:
-        close_context(ctx)
     return 0
 
 
@@ -114,8 +111,7 @@ def _backup(cfg: config.Config, args: argparse.Namespace, out: TextIO) -> int:
 
 
 def _apikey(cfg: config.Config, args: argparse.Namespace, out: TextIO) -> int:
-    ctx = open_context(cfg)
-    try:
+    with opened(cfg) as ctx:
         if args.action == "create":
             key, row = auth.create_key(ctx.db, args.name, args.role)
             print(f"created key {row['id']} ({row['role']}): {key}", file=out)
@@ -130,20 +126,15 @@ def _apikey(cfg: config.Config, args: argparse.Namespace, out: TextIO) -> int:
         else:
             row = auth.revoke_key(ctx.db, args.id)
             print(f"revoked key {row['id']} ({row['name']})", file=out)
-    finally:
-        close_context(ctx)
     return 0
 
 
 def _serve(cfg: config.Config, args: argparse.Namespace, out: TextIO) -> int:
-    ctx = open_context(cfg)
-    try:
+    with opened(cfg) as ctx:
         key = auth.ensure_admin_key(ctx.db)
         if key:
             print(f"Created the first admin API key (shown once, store it now): {key}", file=out, flush=True)
         return run_server(ctx, out)
-    finally:
-        close_context(ctx)
 
 
 def _demo(cfg: config.Config, args: argparse.Namespace, out: TextIO) -> int:
@@ -155,8 +146,7 @@ def _demo(cfg: config.Config, args: argparse.Namespace, out: TextIO) -> int:
         port = cfg["server.port"]
         redirect = f"http://{cfg['server.host']}:{port}/auth/spotify/callback" if port else ""
         cfg = cfg.replace(fakes.harmony_options(redirect), "demo")
-        ctx = open_context(cfg)
-        try:
+        with opened(cfg) as ctx:
             # A fresh key every run (its secret is shown only now); earlier ones are revoked.
             key, created = auth.create_key(ctx.db, "demo admin", "admin")
             for row in auth.list_keys(ctx.db):
@@ -166,8 +156,6 @@ def _demo(cfg: config.Config, args: argparse.Namespace, out: TextIO) -> int:
             print(f"  fake Spotify at {fakes.spotify.url}, fake slskd at {fakes.slskd_url}", file=out)
             print(f"Admin API key: {key}", file=out, flush=True)
             return run_server(ctx, out)
-        finally:
-            close_context(ctx)
     finally:
         fakes.stop()
 

@@ -1,8 +1,9 @@
 """The composition root: builds every long-lived object in order and tears them down in reverse.
 
 `open_context(config)` is the only place that opens the database, builds clients and
-registers readiness checks and background work; `close_context` undoes it. The CLI, the demo
-and the tests all go through it, so they run the same wiring.
+registers readiness checks and background work; `close_context` undoes it, and
+`with opened(config) as ctx:` does both. The CLI, the demo and the tests all go through it,
+so they run the same wiring.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ import logging
 import os
 import tempfile
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Protocol
 
@@ -188,3 +190,13 @@ def open_context(config: Config) -> Context:
 def close_context(ctx: Context) -> None:
     ctx.upstream.close()
     ctx.db.close()
+
+
+@contextlib.contextmanager
+def opened(config: Config) -> Iterator[Context]:
+    """`open_context` for a `with` block: the context is closed however the block ends."""
+    ctx = open_context(config)
+    try:
+        yield ctx
+    finally:
+        close_context(ctx)

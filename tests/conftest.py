@@ -15,7 +15,7 @@ sys.path.insert(0, os.path.dirname(__file__))
 from client import Client
 
 from harmony import auth, config
-from harmony.context import Context, close_context, open_context
+from harmony.context import Context, opened
 from harmony.db import Database
 from harmony.fakes import Fakes, start_fakes
 from harmony.web import make_app
@@ -106,11 +106,8 @@ def cfg(tmp_path: Any, fakes: Fakes) -> Iterator[config.Config]:
 
 @pytest.fixture
 def ctx(cfg: config.Config) -> Iterator[Context]:
-    context = open_context(cfg)
-    try:
+    with opened(cfg) as context:
         yield context
-    finally:
-        close_context(context)
 
 
 @pytest.fixture

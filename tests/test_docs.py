@@ -7,6 +7,7 @@ import re
 
 from harmony import __main__ as cli
 from harmony import __version__, config
+from harmony.context import opened
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -81,15 +82,11 @@ def test_readme_links_the_docs_it_promises() -> None:
 def routes(tmp_path: object) -> list[tuple[str, str, str | None]]:
     from conftest import make_config
 
-    from harmony.context import close_context, open_context
     from harmony.web import make_app
 
-    ctx = open_context(make_config(tmp_path))
-    try:
+    with opened(make_config(tmp_path)) as ctx:
         app = make_app(ctx)
         return [(route.method, route.rule, route.config.get("role")) for route in app.routes]
-    finally:
-        close_context(ctx)
 
 
 def test_every_route_is_in_the_api_doc(tmp_path: object) -> None:
@@ -105,14 +102,9 @@ def test_every_route_is_in_the_api_doc(tmp_path: object) -> None:
 def test_every_metric_is_documented(tmp_path: object) -> None:
     from conftest import make_config
 
-    from harmony.context import close_context, open_context
-
     docs = read("docs", "api.md") + read("docs", "operations.md")
-    ctx = open_context(make_config(tmp_path))
-    try:
+    with opened(make_config(tmp_path)) as ctx:
         names = {family.name for family in ctx.metrics.registry.collect()}
-    finally:
-        close_context(ctx)
     assert "harmony_jobs" in names
     missing = sorted(name for name in names if name not in docs)
     assert not missing, f"metrics not documented in docs/api.md or docs/operations.md: {missing}"
@@ -121,14 +113,9 @@ def test_every_metric_is_documented(tmp_path: object) -> None:
 def test_every_readiness_check_is_documented(tmp_path: object) -> None:
     from conftest import make_config
 
-    from harmony.context import close_context, open_context
-
     api = read("docs", "api.md")
-    ctx = open_context(make_config(tmp_path))
-    try:
+    with opened(make_config(tmp_path)) as ctx:
         _, checks = ctx.health.report()
-    finally:
-        close_context(ctx)
     for name in checks:
         assert f"`{name}`" in api, f"readiness check {name} is not described in docs/api.md"
 

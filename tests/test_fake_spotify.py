@@ -36,14 +36,19 @@ def raw(fakes: Fakes, path: str, token: str | None = None) -> urllib3.BaseHTTPRe
     return http.request("GET", fakes.spotify_api_url + path, headers=headers)
 
 
-def app_token(fakes: Fakes) -> str:
-    response = http.request(
+def client_credentials(fakes: Fakes, secret: str) -> urllib3.BaseHTTPResponse:
+    """A raw client-credentials token request with Basic auth."""
+    return http.request(
         "POST",
         fakes.spotify_accounts_url + "/api/token",
         fields={"grant_type": "client_credentials"},
         encode_multipart=False,
-        headers=urllib3.make_headers(basic_auth=f"{fakes.spotify_client_id}:{fakes.spotify_client_secret}"),
+        headers=urllib3.make_headers(basic_auth=f"{fakes.spotify_client_id}:{secret}"),
     )
+
+
+def app_token(fakes: Fakes) -> str:
+    response = client_credentials(fakes, fakes.spotify_client_secret)
     body = json.loads(response.data)
     assert response.status == 200 and body["token_type"] == "Bearer" and body["expires_in"] == 3600
     assert "refresh_token" not in body
@@ -235,13 +240,7 @@ def test_token_errors_and_expiry(fakes: Fakes) -> None:
     with pytest.raises(spotipy.SpotifyException) as err:
         sp.artist(artist_id(fakes, "Aurora Vale"))
     assert err.value.http_status == 401
-    bad_client = http.request(
-        "POST",
-        fakes.spotify_accounts_url + "/api/token",
-        fields={"grant_type": "client_credentials"},
-        encode_multipart=False,
-        headers=urllib3.make_headers(basic_auth=f"{fakes.spotify_client_id}:wrong"),
-    )
+    bad_client = client_credentials(fakes, "wrong")
     assert bad_client.status == 400 and json.loads(bad_client.data)["error"] == "invalid_client"
 
 

@@ -78,14 +78,11 @@ def test_metrics_role_follows_the_option(tmp_path: Any) -> None:
     """/metrics is open by default (no x-role) and takes a read key with metrics.require_key."""
     from conftest import make_config
 
-    from harmony.context import close_context, open_context
+    from harmony.context import opened
     from harmony.web import make_app
 
-    context = open_context(make_config(tmp_path, metrics_require_key="true"))
-    try:
+    with opened(make_config(tmp_path, metrics_require_key="true")) as context:
         assert route_table(make_app(context))[("GET", "/metrics")] == "read"
-    finally:
-        close_context(context)
     operation = load_spec()["paths"]["/metrics"]["get"]
     assert "x-role" not in operation
     assert {} in operation["security"], "/metrics must also allow no key"

@@ -21,7 +21,7 @@ import pytest
 import urllib3
 from conftest import make_config
 
-from harmony.context import Context, close_context, open_context
+from harmony.context import Context, opened
 from harmony.errors import UpstreamRejected, UpstreamUnavailable
 from harmony.fakes import Fakes, start_fakes
 from harmony.fakes.peers import SharedFile
@@ -439,13 +439,10 @@ def test_dropped_enqueue_is_not_repeated(slskd: Slskd, fakes: Fakes) -> None:
 @pytest.fixture
 def impatient(tmp_path: Any, fakes: Fakes) -> Iterator[Context]:
     """A context with a 0.3 s read timeout and one retry."""
-    ctx = open_context(
+    with opened(
         make_config(tmp_path / "impatient", fakes, upstream_read_timeout="0.3s", upstream_retries="1")
-    )
-    try:
+    ) as ctx:
         yield ctx
-    finally:
-        close_context(ctx)
 
 
 def test_read_timeout_is_bounded(impatient: Context, fakes: Fakes, ctx: Context) -> None:

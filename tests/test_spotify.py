@@ -10,7 +10,7 @@ import json
 import threading
 import time
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
@@ -20,7 +20,7 @@ from client import Client
 from conftest import extended_quota, make_config, reset_fakes
 
 from harmony import auth
-from harmony.context import Context, close_context, open_context
+from harmony.context import Context, opened
 from harmony.errors import BadInput, NotFound, UpstreamCoolingDown, UpstreamRejected, UpstreamUnavailable
 from harmony.fakes import Fakes
 from harmony.fakes.catalogue import BIG_PLAYLIST_SIZE, USER_ID, Album, Track
@@ -40,19 +40,17 @@ def harmony(tmp_path: Any, fakes: Fakes) -> Iterator[OpenHarmony]:
     """Open contexts on the fakes with option overrides (`upstream_read_timeout="0.3s"`, ...).
 
     The rate is raised so that paging through thousands of items takes seconds, not minutes."""
-    opened: list[Context] = []
+    stack = ExitStack()
+    count = iter(range(1000))
 
     def open_one(**flags: Any) -> Context:
         flags.setdefault("spotify_rate", "50")
-        ctx = open_context(make_config(tmp_path / f"harmony{len(opened)}", fakes, **flags))
-        opened.append(ctx)
-        return ctx
+        return stack.enter_context(opened(make_config(tmp_path / f"harmony{next(count)}", fakes, **flags)))
 
     try:
-        yield open_one
+        with stack:
+            yield open_one
     finally:
-        for ctx in opened:
-            close_context(ctx)
         reset_fakes(fakes)
 
 

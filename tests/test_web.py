@@ -12,6 +12,7 @@ from conftest import make_config
 from prometheus_client.parser import text_string_to_metric_families
 
 from harmony import auth
+from harmony.context import opened
 from harmony.web import make_app
 
 
@@ -64,28 +65,21 @@ def test_ready_names_slskd_when_logged_out_of_soulseek(ctx, anon, fakes) -> None
 
 
 def test_ready_names_a_missing_download_directory(tmp_path, fakes) -> None:
-    from harmony.context import close_context, open_context
-
-    ctx = open_context(make_config(tmp_path, fakes, slskd_downloads_dir=str(tmp_path / "nowhere")))
-    try:
+    with opened(make_config(tmp_path, fakes, slskd_downloads_dir=str(tmp_path / "nowhere"))) as ctx:
         ctx.health.probe()
         resp = Client(make_app(ctx)).get("/ready")
         assert resp.status == 503 and resp.json["error"]["details"]["failing"] == ["downloads", "move"]
-    finally:
-        close_context(ctx)
 
 
 def test_env_shows_sources_and_masks_secrets(tmp_path) -> None:
     from harmony import config
-    from harmony.context import close_context, open_context
 
     cfg = config.load(
         None,
         {"HARMONY_SLSKD_API_KEY": "top-secret-value", "HARMONY_DATA_DIR": str(tmp_path)},
         {"server.port": "9999"},
     )
-    ctx = open_context(cfg)
-    try:
+    with opened(cfg) as ctx:
         key, _ = auth.create_key(ctx.db, "reader", "read")
         resp = Client(make_app(ctx), key).get("/env")
         assert resp.status == 200
@@ -99,8 +93,6 @@ def test_env_shows_sources_and_masks_secrets(tmp_path) -> None:
         assert rows["server.port"]["value"] == 9999 and rows["server.port"]["source"] == "flag --server-port"
         assert rows["server.threads"]["source"] == "default"
         assert "top-secret-value" not in resp.text
-    finally:
-        close_context(ctx)
 
 
 def test_metrics_parse_and_count_requests_by_route_template(anon) -> None:
@@ -124,16 +116,11 @@ def test_metrics_parse_and_count_requests_by_route_template(anon) -> None:
 
 
 def test_metrics_can_require_a_key(tmp_path) -> None:
-    from harmony.context import close_context, open_context
-
-    ctx = open_context(make_config(tmp_path, metrics_require_key="true"))
-    try:
+    with opened(make_config(tmp_path, metrics_require_key="true")) as ctx:
         app = make_app(ctx)
         assert Client(app).get("/metrics").status == 401
         key, _ = auth.create_key(ctx.db, "prometheus", "read")
         assert Client(app, key).get("/metrics").status == 200
-    finally:
-        close_context(ctx)
 
 
 @pytest.mark.parametrize("path", ["/api/v1/system/status", "/env"])
@@ -276,45 +263,38 @@ def test_keys_list_is_paginated(client, keys) -> None:
 def test_move_check_reports_a_library_on_another_filesystem(tmp_path, fakes) -> None:
     import tempfile
 
-    from harmony.context import close_context, open_context
-
     if not os.path.isdir("/dev/shm") or os.stat("/dev/shm").st_dev == os.stat(tmp_path).st_dev:
         pytest.skip("needs /dev/shm on a filesystem of its own")
-    with tempfile.TemporaryDirectory(dir="/dev/shm") as library:
-        ctx = open_context(make_config(tmp_path, fakes, library_dir=library))
-        try:
-            ctx.health.probe()
-            ok, checks = ctx.health.report()
-            assert ok and checks["move"]["detail"].startswith("different filesystems")
-            assert os.listdir(library) == [] and not any(
-                name.startswith(".harmony-probe-") for name in os.listdir(fakes.downloads_dir)
-            )
-        finally:
-            close_context(ctx)
+    with (
+        tempfile.TemporaryDirectory(dir="/dev/shm") as library,
+        opened(make_config(tmp_path, fakes, library_dir=library)) as ctx,
+    ):
+        ctx.health.probe()
+        ok, checks = ctx.health.report()
+        assert ok and checks["move"]["detail"].startswith("different filesystems")
+        assert os.listdir(library) == [] and not any(
+            name.startswith(".harmony-probe-") for name in os.listdir(fakes.downloads_dir)
+        )
 
 
 def test_the_running_wheel_turns_ready_within_one_probe_interval(tmp_path, fakes) -> None:
     import time
 
-    from harmony.context import close_context, open_context
-
-    ctx = open_context(make_config(tmp_path, fakes, health_probe_interval="1s"))
-    client = Client(make_app(ctx))
-
-    def wait_for(status: int, within: float) -> Any:
+    def wait_for(client: Client, status: int, within: float) -> Any:
         deadline = time.monotonic() + within
         while (resp := client.get("/ready")).status != status:
             assert time.monotonic() < deadline, f"/ready stayed {resp.status}"
             time.sleep(0.05)
         return resp
 
-    ctx.start_background()
-    try:
-        wait_for(200, 2.5)  # the first probe runs as the wheel starts
-        fakes.slskd.stop()
-        assert wait_for(503, 2.5).json["error"]["details"]["failing"] == ["slskd"]
-        fakes.slskd.start()
-        wait_for(200, 2.5)
-    finally:
-        ctx.stop_background()
-        close_context(ctx)
+    with opened(make_config(tmp_path, fakes, health_probe_interval="1s")) as ctx:
+        client = Client(make_app(ctx))
+        ctx.start_background()
+        try:
+            wait_for(client, 200, 2.5)  # the first probe runs as the wheel starts
+            fakes.slskd.stop()
+            assert wait_for(client, 503, 2.5).json["error"]["details"]["failing"] == ["slskd"]
+            fakes.slskd.start()
+            wait_for(client, 200, 2.5)
+        finally:
+            ctx.stop_background()

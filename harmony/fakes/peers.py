@@ -152,26 +152,18 @@ def build(catalogue: Catalogue, seed: int = 1) -> dict[str, Peer]:
     ):
         for album in rng.sample(past, len(past) // 2):
             by_name[name].files += b.album(album, fmt, style=style, share=share)
-    # Traps.
+    # Traps: for half the albums, versions that must never be taken for the original.
+    traps = (
+        ("bootlegger", "flac", "year_dash", "@@boot", "live"),
+        ("bootlegger", "mp3", "artist_album", "@@boot", "remix"),
+        ("bootlegger", "flac", "artist_album", "@@boot", "instrumental"),
+        ("karaoke_kings", "mp3", "artist_album", "@@kk", "cover"),
+        ("radio_edits", "flac", "year_dash", "@@edits", "short"),
+        ("bitrate_liar", "mp3", "tagged", "@@liar", "mislabelled"),
+    )
     for album in rng.sample(past, len(past) // 2):
-        by_name["bootlegger"].files += b.album(
-            album, "flac", style="year_dash", share="@@boot", variant="live"
-        )
-        by_name["bootlegger"].files += b.album(
-            album, "mp3", style="artist_album", share="@@boot", variant="remix"
-        )
-        by_name["bootlegger"].files += b.album(
-            album, "flac", style="artist_album", share="@@boot", variant="instrumental"
-        )
-        by_name["karaoke_kings"].files += b.album(
-            album, "mp3", style="artist_album", share="@@kk", variant="cover"
-        )
-        by_name["radio_edits"].files += b.album(
-            album, "flac", style="year_dash", share="@@edits", variant="short"
-        )
-        by_name["bitrate_liar"].files += b.album(
-            album, "mp3", style="tagged", share="@@liar", variant="mislabelled"
-        )
+        for name, fmt, style, share, variant in traps:
+            by_name[name].files += b.album(album, fmt, style=style, share=share, variant=variant)
     lockbox = by_name["lockbox"]
     lockbox.locked, lockbox.files = lockbox.files[::2], lockbox.files[1::2]
     larry = by_name["linux_larry"]

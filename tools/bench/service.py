@@ -9,7 +9,7 @@ Run: .venv/bin/python tools/bench/service.py [--requests N] [--out reports/bench
    /proc/<pid>/status.
 2. Latency: N keep-alive requests on one http.client connection (after a warm-up) to `/live`,
    `/ready` and `/metrics` of both processes: p50/p95/p99 and requests/s. The same paths are
-   also called in-process through the WSGI app built by `open_context` + `make_app`, to separate
+   also called in-process through the WSGI app built by `opened` + `make_app`, to separate
    the server's cost from the app's.
 3. Cold start: builds the zipapp once with `build.py` (SHIV_ROOT in a temporary directory), runs
    `<pyz> version` once to fill the extraction cache, then times 10 runs of `<pyz> version` with
@@ -46,7 +46,7 @@ sys.path.insert(0, str(ROOT))
 
 from harmony import __version__, config  # noqa: E402
 from harmony import log as logsetup  # noqa: E402
-from harmony.context import close_context, open_context  # noqa: E402
+from harmony.context import opened  # noqa: E402
 from harmony.web import make_app  # noqa: E402
 
 IDLE_S = 5.0
@@ -203,22 +203,21 @@ def wsgi_latency(count: int, directory: str) -> list[dict[str, Any]]:
     """
     env = child_env(**unreachable_env())
     cfg = config.load(None, env, {"data.dir": os.path.join(directory, "wsgi")})
-    ctx = open_context(cfg)
     root = logging.getLogger()
     saved_handlers, saved_level = list(root.handlers), root.level
-    try:
-        app = make_app(ctx)
-        with open(os.path.join(directory, "wsgi.log"), "w", encoding="utf-8") as sink:
-            logsetup.configure("info", "json", sink)
-            return [
-                call_wsgi(app, "/live", count),
-                call_wsgi(app, "/ready", count),
-                call_wsgi(app, "/metrics", max(200, count // 4)),
-            ]
-    finally:
-        root.handlers[:] = saved_handlers
-        root.setLevel(saved_level)
-        close_context(ctx)
+    with opened(cfg) as ctx:
+        try:
+            app = make_app(ctx)
+            with open(os.path.join(directory, "wsgi.log"), "w", encoding="utf-8") as sink:
+                logsetup.configure("info", "json", sink)
+                return [
+                    call_wsgi(app, "/live", count),
+                    call_wsgi(app, "/ready", count),
+                    call_wsgi(app, "/metrics", max(200, count // 4)),
+                ]
+        finally:
+            root.handlers[:] = saved_handlers
+            root.setLevel(saved_level)
 
 
 def call_wsgi(app: Callable[..., Any], path: str, count: int) -> dict[str, Any]:
@@ -487,7 +486,7 @@ def report(
         "",
         "## In-process (WSGI, no server)",
         "",
-        "The same three paths through the app from `open_context` + `make_app`, called directly with a "
+        "The same three paths through the app from `opened` + `make_app`, called directly with a "
         "minimal GET environ in this process, configured as the `serve` process above (upstreams "
         "unreachable, JSON log at info to a file): routing, the guard plugin, the request-id/metrics/log "
         "wrapper and the handler, without sockets, HTTP parsing or waitress's thread hand-off. Successful "
