@@ -86,9 +86,9 @@ def _directory_writable(path: str) -> str:
     return path
 
 
-def _downloads_visible(ctx: Context) -> str:
+def _downloads_visible(config: Config) -> str:
     """slskd's download directory must be the one Harmony reads (shared or bind-mounted)."""
-    ours = ctx.config.downloads_dir
+    ours = config.downloads_dir
     if not os.path.isdir(ours):
         raise FileNotFoundError(
             f"slskd download directory {ours} does not exist here (set slskd.downloads_dir)"
@@ -174,7 +174,7 @@ def open_context(config: Config) -> Context:
     )
     health.add("database", lambda: _database_writable(db))
     health.add("library", lambda: _directory_writable(config.library_dir))
-    health.add("downloads", lambda: _downloads_visible(ctx))
+    health.add("downloads", lambda: _downloads_visible(config))
     health.add("move", lambda: _move_possible(config), probed=True)
     health.add("slskd", slskd.probe, probed=True)
     health.add("spotify", spotify.probe, probed=True)
