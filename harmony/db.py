@@ -1,4 +1,4 @@
-"""The SQLite database: connections, the one write helper, and the schema's history.
+"""The SQLite database: connections, the one write helper, query helpers and migration.
 
 Rules every module follows:
 
@@ -6,10 +6,19 @@ Rules every module follows:
   a shared connection, so sharing one would make every thread wait on every other.
 - Every write goes through `with db.write() as conn:`, which runs `BEGIN IMMEDIATE`, so a
   read-then-write never fails upgrading its lock, and commits or rolls back as one unit.
-  Nested `write()` blocks on one thread join the outer transaction.
-- The schema changes only by appending a step to `MIGRATIONS`. A step is never edited
-  once released: `PRAGMA user_version` counts the steps applied, each in one transaction.
-  Domain modules own their queries; their tables' shapes are here, in order of history.
+  A nested `write()` on the same thread is a SAVEPOINT: if its block raises, only its own
+  changes are rolled back, and the outer block decides what happens to the rest.
+- **`db` owns, `conn` joins.** A function that takes `db` owns its transaction (it opens
+  `with db.write() as conn`); a function that takes `conn` joins the caller's transaction
+  and never commits. A pipeline state change is therefore one function taking `conn`,
+  called inside whatever transaction also records the effect that caused it.
+- Long scans commit in chunks (500 to 1,000 rows a transaction), so a writer never holds
+  the lock for long and a crash loses at most one chunk of progress.
+- Lists take one signature, `list_x(db, *, after=None, limit=50, **filters)`, where
+  `after` is the decoded keyset cursor (the sort key of the last row of the previous page)
+  and the equality filters are spliced with `filters()`.
+- The schema changes only by appending a step to `schema.MIGRATIONS`; `migrate()` applies
+  the missing steps, each in one transaction.
 """
 
 from __future__ import annotations
@@ -17,124 +26,71 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
+import re
 import threading
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from typing import Any
 
 import apsw
 
-from .errors import DatabaseTooNew
+from .errors import DatabaseTooNew, DiskFull, HarmonyError, ReadOnly
+from .schema import MIGRATIONS, SCHEMA_VERSION, Step
 
 log = logging.getLogger(__name__)
 
 Row = dict[str, Any]
 
 BUSY_TIMEOUT_MS = 10_000
+FILE_MODE = 0o600  # the database holds Spotify tokens: readable by Harmony's user only
 
-# (name, SQL script). Append only.
-MIGRATIONS: list[tuple[str, str]] = [
-    (
-        "api keys and settings",
-        """
-        CREATE TABLE api_keys (
-            id INTEGER PRIMARY KEY,
-            name TEXT NOT NULL,
-            role TEXT NOT NULL CHECK (role IN ('read', 'operator', 'admin')),
-            prefix TEXT NOT NULL UNIQUE,      -- the public part, shown in listings
-            hash TEXT NOT NULL,               -- sha256 of the whole key, hex
-            created_at REAL NOT NULL,
-            last_used_at REAL,
-            revoked_at REAL
-        );
-        CREATE TABLE settings (               -- small durable key/value state
-            key TEXT PRIMARY KEY,
-            value TEXT NOT NULL,
-            updated_at REAL NOT NULL
-        );
-        """,
-    ),
-    (
-        "jobs and timer tasks",
-        """
-        -- The durable job queue (harmony/jobs.py). A job is in exactly one state:
-        --   ready (waiting for run_at), running (leased until lease_until),
-        --   done (terminal), dead (dead-lettered with last_error; requeue or purge).
-        CREATE TABLE jobs (
-            id INTEGER PRIMARY KEY AUTOINCREMENT, -- never reused: purged ids stay unknown
-            type TEXT NOT NULL,
-            payload TEXT NOT NULL DEFAULT '{}',   -- JSON object
-            priority INTEGER NOT NULL DEFAULT 0,  -- higher runs first
-            state TEXT NOT NULL DEFAULT 'ready'
-                CHECK (state IN ('ready', 'running', 'done', 'dead')),
-            idem_key TEXT,                        -- idempotency key, unique among jobs not done
-            run_at REAL NOT NULL,                 -- epoch seconds; not leased before
-            attempts INTEGER NOT NULL DEFAULT 0 CHECK (attempts >= 0),
-            max_attempts INTEGER NOT NULL CHECK (max_attempts >= 1),
-            lease_token TEXT,                     -- set while running: fences stale workers
-            lease_until REAL,                     -- set while running
-            last_error TEXT,
-            created_at REAL NOT NULL,
-            updated_at REAL NOT NULL,
-            finished_at REAL                      -- when it became done or dead
-        );
-        -- Leasing walks this index in order: O(log n) however many jobs are queued.
-        CREATE INDEX jobs_ready ON jobs (priority DESC, run_at, id) WHERE state = 'ready';
-        CREATE INDEX jobs_running ON jobs (lease_until) WHERE state = 'running';
-        CREATE INDEX jobs_state ON jobs (state, id);
-        CREATE INDEX jobs_type ON jobs (type, state, id);
-        CREATE UNIQUE INDEX jobs_idem_key ON jobs (idem_key)
-            WHERE idem_key IS NOT NULL AND state != 'done';
+__all__ = ["MIGRATIONS", "SCHEMA_VERSION", "Database", "Row", "connect", "filters"]
 
-        -- The timer wheel's schedule (harmony/timers.py), one row per named task.
-        CREATE TABLE tasks (
-            name TEXT PRIMARY KEY,
-            interval_s REAL NOT NULL,
-            next_run_at REAL,                     -- epoch seconds
-            last_run_at REAL,
-            last_success_at REAL,
-            last_error TEXT,
-            last_error_at REAL,
-            last_duration_s REAL,
-            runs INTEGER NOT NULL DEFAULT 0,
-            failures INTEGER NOT NULL DEFAULT 0
-        );
-        """,
-    ),
-    (
-        "spotify authorisation",
-        """
-        -- The user's Spotify authorisation (harmony/spotify.py): at most one row.
-        CREATE TABLE spotify_auth (
-            id INTEGER PRIMARY KEY CHECK (id = 1),
-            access_token TEXT NOT NULL,
-            refresh_token TEXT NOT NULL,
-            scope TEXT NOT NULL DEFAULT '',
-            expires_at REAL NOT NULL,             -- epoch seconds
-            user_id TEXT,
-            display_name TEXT,
-            updated_at REAL NOT NULL,
-            revoked_reason TEXT                   -- set when Spotify refused the refresh token
-        );
-        -- PKCE authorisations started and not yet completed; single use, short-lived.
-        CREATE TABLE spotify_pkce (
-            state TEXT PRIMARY KEY,
-            code_verifier TEXT NOT NULL,
-            redirect_uri TEXT NOT NULL,
-            created_at REAL NOT NULL
-        );
-        """,
-    ),
-]
+_COLUMN = re.compile(r"[a-z_][a-z0-9_.]*")
 
-SCHEMA_VERSION = len(MIGRATIONS)
+
+def filters(**conditions: object) -> tuple[str, tuple[Any, ...]]:
+    """Fixed `AND ...` SQL and its bindings for the conditions whose value is not None.
+
+    `state="ready"` becomes ` AND state = ?`; a tuple, list or (frozen)set value becomes
+    ` AND state IN (?, ?)` (an empty one matches nothing). The names are code, never input:
+    a name that is not a plain column name raises ValueError. Splice the SQL into a fixed
+    statement (`f"SELECT ... WHERE 1 {where} ORDER BY id"`) and bind the values.
+    """
+    sql, args = [], []
+    for name, value in conditions.items():
+        if not _COLUMN.fullmatch(name):
+            raise ValueError(f"not a column name: {name!r}")
+        if value is None:
+            continue
+        if isinstance(value, tuple | list | set | frozenset):
+            values = sorted(value, key=repr) if isinstance(value, set | frozenset) else list(value)
+            if not values:
+                sql.append(" AND 0")
+                continue
+            sql.append(f" AND {name} IN ({', '.join('?' * len(values))})")
+            args.extend(values)
+        else:
+            sql.append(f" AND {name} = ?")
+            args.append(value)
+    return "".join(sql), tuple(args)
 
 
 def _row_trace(cursor: apsw.Cursor, row: tuple[Any, ...]) -> Row:
     return dict(zip((d[0] for d in cursor.get_description()), row))
 
 
+def _create_private(path: str) -> None:
+    """Create an empty database file readable by this user only (SQLite gives its -wal and
+    -shm files the same mode)."""
+    if path == ":memory:" or os.path.exists(path):
+        return
+    with contextlib.suppress(FileExistsError):
+        os.close(os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, FILE_MODE))
+
+
 def connect(path: str) -> apsw.Connection:
     """Open one connection with Harmony's pragmas; rows come back as dicts."""
+    _create_private(path)
     conn = apsw.Connection(path)
     conn.setbusytimeout(BUSY_TIMEOUT_MS)
     conn.execute("PRAGMA journal_mode = WAL")
@@ -168,28 +124,53 @@ class Database:
 
     @contextlib.contextmanager
     def write(self) -> Iterator[apsw.Connection]:
-        """One write transaction (`BEGIN IMMEDIATE`): commits on success, rolls back on error."""
+        """One write transaction: commits on success, rolls back on error.
+
+        The outermost block runs `BEGIN IMMEDIATE`; a nested block is a SAVEPOINT, so an
+        exception leaving the inner block undoes only the inner block's changes (the outer
+        block may catch it and go on). Nothing is committed until the outermost block ends.
+        """
         conn = self.conn()
-        if conn.in_transaction:
-            yield conn
+        depth = getattr(self._local, "depth", 0)
+        if depth:
+            name = f"harmony_{depth}"
+            conn.execute(f"SAVEPOINT {name}")
+            self._local.depth = depth + 1
+            try:
+                yield conn
+            except BaseException:
+                _guarded(conn, f"ROLLBACK TO {name}; RELEASE {name}")
+                raise
+            else:
+                conn.execute(f"RELEASE {name}")
+            finally:
+                self._local.depth = depth
             return
         conn.execute("BEGIN IMMEDIATE")
+        self._local.depth = 1
         try:
             yield conn
         except BaseException:
-            conn.execute("ROLLBACK")
+            _guarded(conn, "ROLLBACK")
             raise
-        conn.execute("COMMIT")
+        else:
+            try:
+                conn.execute("COMMIT")
+            except BaseException:
+                _guarded(conn, "ROLLBACK")
+                raise
+        finally:
+            self._local.depth = 0
 
-    def query(self, sql: str, bindings: Any = None) -> list[Row]:
+    def query(self, sql: str, bindings: Sequence[Any] | None = None) -> list[Row]:
         return list(self.conn().execute(sql, bindings))
 
-    def query_one(self, sql: str, bindings: Any = None) -> Row | None:
+    def query_one(self, sql: str, bindings: Sequence[Any] | None = None) -> Row | None:
         for row in self.conn().execute(sql, bindings):
             return row  # type: ignore[no-any-return]
         return None
 
-    def scalar(self, sql: str, bindings: Any = None) -> Any:
+    def scalar(self, sql: str, bindings: Sequence[Any] | None = None) -> Any:
         for row in self.conn().execute(sql, bindings):
             return next(iter(row.values()))
         return None
@@ -197,7 +178,7 @@ class Database:
     def user_version(self) -> int:
         return int(self.scalar("PRAGMA user_version"))
 
-    def migrate(self, migrations: list[tuple[str, str]] = MIGRATIONS) -> list[str]:
+    def migrate(self, migrations: Sequence[Step] = MIGRATIONS) -> list[str]:
         """Apply every missing step, each in its own transaction; return the names applied.
 
         Raises DatabaseTooNew, touching nothing, if the file is ahead of this code.
@@ -213,29 +194,75 @@ class Database:
                     code_version=len(migrations),
                 )
         for number in range(current, len(migrations)):
-            name, script = migrations[number]
+            name, step = migrations[number]
             with self.write() as conn:
                 # Re-read inside the transaction: another process may have migrated.
                 if self.user_version() != number:
                     continue
-                conn.execute(script)
+                if isinstance(step, str):
+                    conn.execute(step)
+                else:
+                    step(conn)
                 conn.execute(f"PRAGMA user_version = {number + 1}")
             log.info("migrated", extra={"fields": {"step": number + 1, "name": name}})
             applied.append(name)
         return applied
 
+    def probe_write(self, min_free_bytes: int = 0) -> str:
+        """For /ready: raise unless the database can take a write now.
+
+        Checks, cheapest first: free space on its filesystem against `min_free_bytes`, a
+        read-only mount (connections opened before the remount would write through their
+        descriptors until the next commit fails), then the write lock, waiting at most 1 s.
+        Runs as a probed check, so /ready never takes the write lock itself.
+        """
+        directory = os.path.dirname(os.path.abspath(self.path))
+        stats = os.statvfs(directory)
+        free = stats.f_bavail * stats.f_frsize
+        if stats.f_flag & os.ST_RDONLY or not os.access(directory, os.W_OK):
+            raise ReadOnly(f"data directory {directory} is read-only")
+        if free < min_free_bytes:
+            raise DiskFull(
+                f"only {free // 2**20} MiB free under {directory} (floor {min_free_bytes // 2**20} MiB)",
+                free_bytes=free,
+            )
+        conn = self.conn()
+        conn.setbusytimeout(1000)
+        try:
+            # BEGIN IMMEDIATE takes the write lock: it proves a writer could start now.
+            conn.execute("BEGIN IMMEDIATE")
+            conn.execute("ROLLBACK")
+        finally:
+            conn.setbusytimeout(BUSY_TIMEOUT_MS)
+        return f"schema version {self.user_version()}, {free // 2**20} MiB free"
+
     def backup(self, dest: str) -> None:
-        """Copy the live database to `dest` with SQLite's online backup (safe while running)."""
+        """Copy the live database to `dest` (mode 0600) with SQLite's online backup.
+
+        The copy is one backup step under one read transaction: in WAL mode a reader does not
+        block writers, so it finishes under any write load (a stepwise copy restarts whenever
+        another connection writes). Refuses a destination that is the live database or its
+        -wal/-shm file, or whose directory does not exist.
+        """
+        dest = os.path.abspath(dest)
+        live = os.path.realpath(self.path)
+        if os.path.realpath(dest) in {live, live + "-wal", live + "-shm", live + "-journal"}:
+            raise HarmonyError(f"refusing to back up onto the live database ({dest}); choose another path")
+        directory = os.path.dirname(dest)
+        if not os.path.isdir(directory):
+            raise HarmonyError(f"cannot back up to {dest}: directory {directory} does not exist")
         tmp = dest + ".partial"
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(tmp)
+        for leftover in (tmp, tmp + "-journal"):
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(leftover)
+        _create_private(tmp)
         target = apsw.Connection(tmp)
         try:
             with target.backup("main", self.conn(), "main") as job:
-                while not job.done:
-                    job.step(1024)
+                job.step(-1)
         finally:
             target.close()
+        os.chmod(tmp, FILE_MODE)
         os.replace(tmp, dest)
 
     def checkpoint(self) -> None:
@@ -250,3 +277,13 @@ class Database:
                 conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
             conn.close()
         self._local = threading.local()
+
+
+def _guarded(conn: apsw.Connection, sql: str) -> None:
+    """Roll back without masking the error that caused it: SQLite may already have rolled
+    the transaction back itself (a full disk, an I/O error), and then ROLLBACK fails too."""
+    try:
+        if conn.in_transaction:
+            conn.execute(sql)
+    except apsw.Error:
+        log.warning("rollback_failed", exc_info=True)

@@ -46,6 +46,46 @@ class Conflict(HarmonyError):
     code = "conflict"
 
 
+class NotConfigured(Conflict):
+    """A feature needs setup that is missing: Spotify has no client id, or no account connected.
+
+    409, not 503: nothing is down and retrying will not help until someone configures or
+    connects it, so monitors and clients must not treat it as an outage to wait out; and not
+    400, because the request itself was fine; the server's state is what is missing.
+    """
+
+    code = "not_configured"
+
+
+class TooLarge(HarmonyError):
+    """A request body over the API's limit."""
+
+    status = 413
+    code = "too_large"
+
+
+class UnsupportedMediaType(HarmonyError):
+    """A request body that is not JSON where JSON is expected."""
+
+    status = 415
+    code = "unsupported_media_type"
+
+
+class Invalid(HarmonyError):
+    """A well-formed body whose values are wrong (an option value, a field out of range);
+    `details` names the field."""
+
+    status = 422
+    code = "invalid"
+
+
+class TooManyRequests(HarmonyError):
+    """The client must wait `details['retry_after']` seconds (rendered as `Retry-After`)."""
+
+    status = 429
+    code = "too_many_requests"
+
+
 class UpstreamUnavailable(HarmonyError):
     """An upstream could not be reached, timed out, or answered 5xx."""
 
@@ -64,6 +104,20 @@ class UpstreamCoolingDown(UpstreamUnavailable):
     """An upstream asked us to wait (429 with a long Retry-After); `details['until']` says until when."""
 
     code = "upstream_cooling_down"
+
+
+class DiskFull(HarmonyError):
+    """The data directory's filesystem is full (or below its free-space floor): writes wait."""
+
+    status = 503
+    code = "disk_full"
+
+
+class ReadOnly(HarmonyError):
+    """The database or the data directory cannot be written (a read-only mount or file)."""
+
+    status = 503
+    code = "read_only"
 
 
 class ConfigError(HarmonyError):
