@@ -1,24 +1,36 @@
 """The `harmony` command: `main(argv)` parses arguments and runs one subcommand.
 
-Exit codes: 0 success, 1 runtime failure, 2 bad configuration or usage.
+Exit codes: 0 success, 1 a failure of the environment (a port in use, a full disk, an
+unwritable directory: restarting may help once it is fixed), 2 bad configuration or usage
+(restarting cannot help; the systemd unit does not restart on it). Every expected failure is
+one line on stderr naming the cause and the fix, never a traceback.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
+import errno
+import fcntl
 import logging
 import os
+import resource
 import signal
 import sys
-from collections.abc import Callable, Sequence
+import threading
+import time
+from collections.abc import Callable, Iterator, Sequence
 from types import FrameType
 from typing import Any, TextIO
 
+import apsw
+
 from . import __version__, auth, config
 from . import log as logsetup
-from .context import Context, opened
+from .context import Context, opened, prepare_data_dir
 from .db import Database
-from .errors import ConfigError, HarmonyError
+from .errors import BadInput, ConfigError, HarmonyError
+from .web_base import MAX_BODY, MAX_ID
 
 log = logging.getLogger("harmony")
 
@@ -47,13 +59,30 @@ def _parser() -> argparse.ArgumentParser:
     create.add_argument("--role", choices=auth.ROLES, default="read")
     keys.add_parser("list", help="List keys (never the secrets).")
     revoke = keys.add_parser("revoke", help="Revoke a key by id.")
-    revoke.add_argument("id", type=int)
+    revoke.add_argument("id", type=_key_id)
     for p in keys.choices.values():
         config.add_flags(p)
     cfg = sub.add_parser("config", help="Print a sample configuration file or its reference.")
     cfg.add_argument("what", choices=("sample", "docs"))
     sub.add_parser("version", help="Print the version.")
     return parser
+
+
+def _key_id(text: str) -> int:
+    if not text.isascii() or not text.isdigit() or not 0 < int(text) <= MAX_ID:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a key id (a positive integer)")
+    return int(text)
+
+
+# SQLite's own errors at start-up or in a CLI command, as one line each.
+_DATABASE_ERRORS: tuple[tuple[type[apsw.Error], str], ...] = (
+    (apsw.FullError, "the disk holding the database is full; free some space"),
+    (apsw.ReadOnlyError, "the database is read-only; check the permissions and mount of data.dir"),
+    (apsw.BusyError, "the database is locked by another process; stop it or wait"),
+    (apsw.CantOpenError, "the database file cannot be opened; check data.dir and its permissions"),
+    (apsw.CorruptError, "the database file is damaged; restore a backup"),
+    (apsw.NotADBError, "data.dir holds a file that is not a Harmony database; restore a backup"),
+)
 
 
 def main(argv: Sequence[str] | None = None, out: TextIO | None = None) -> int:
@@ -80,8 +109,15 @@ def main(argv: Sequence[str] | None = None, out: TextIO | None = None) -> int:
     except ConfigError as exc:
         print(f"harmony: configuration error: {exc.message}", file=sys.stderr)
         return 2
+    except BadInput as exc:
+        print(f"harmony: error: {exc.message}", file=sys.stderr)
+        return 2
     except HarmonyError as exc:
         print(f"harmony: error: {exc.message}", file=sys.stderr)
+        return 1
+    except apsw.Error as exc:
+        reason = next((text for kind, text in _DATABASE_ERRORS if isinstance(exc, kind)), None)
+        print(f"harmony: error: {reason or f'database error: {exc}'}", file=sys.stderr)
         return 1
 
 
@@ -99,7 +135,7 @@ def _migrate(cfg: config.Config, args: argparse.Namespace, out: TextIO) -> int:
 
 
 def _backup(cfg: config.Config, args: argparse.Namespace, out: TextIO) -> int:
-    if not os.path.exists(cfg.database_path):
+    if not os.path.isfile(cfg.database_path):
         raise HarmonyError(f"no database at {cfg.database_path}")
     db = Database(cfg.database_path)
     try:
@@ -129,8 +165,31 @@ def _apikey(cfg: config.Config, args: argparse.Namespace, out: TextIO) -> int:
     return 0
 
 
+@contextlib.contextmanager
+def _only_server(data_dir: str) -> Iterator[None]:
+    """Hold `<data.dir>/harmony.lock` while serving: two servers on one database would run the
+    same jobs twice. The lock is released by the kernel however the process ends."""
+    prepare_data_dir(data_dir)
+    path = os.path.join(data_dir, "harmony.lock")
+    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            holder = os.pread(fd, 32, 0).decode(errors="replace").strip() or "?"
+            raise HarmonyError(
+                f"another Harmony (pid {holder}) is already running on data.dir {data_dir}; "
+                "stop it first, or give this one another data.dir"
+            ) from None
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, str(os.getpid()).encode(), 0)
+        yield
+    finally:
+        os.close(fd)
+
+
 def _serve(cfg: config.Config, args: argparse.Namespace, out: TextIO) -> int:
-    with opened(cfg) as ctx:
+    with _only_server(cfg["data.dir"]), opened(cfg) as ctx:
         key = auth.ensure_admin_key(ctx.db)
         if key:
             print(f"Created the first admin API key (shown once, store it now): {key}", file=out, flush=True)
@@ -146,7 +205,7 @@ def _demo(cfg: config.Config, args: argparse.Namespace, out: TextIO) -> int:
         port = cfg["server.port"]
         redirect = f"http://{cfg['server.host']}:{port}/auth/spotify/callback" if port else ""
         cfg = cfg.replace(fakes.harmony_options(redirect), "demo")
-        with opened(cfg) as ctx:
+        with _only_server(cfg["data.dir"]), opened(cfg) as ctx:
             # A fresh key every run (its secret is shown only now); earlier ones are revoked.
             key, created = auth.create_key(ctx.db, "demo admin", "admin")
             for row in auth.list_keys(ctx.db):
@@ -160,44 +219,117 @@ def _demo(cfg: config.Config, args: argparse.Namespace, out: TextIO) -> int:
         fakes.stop()
 
 
-def _install_signals(on_first: Callable[[], None]) -> None:
-    """SIGTERM/SIGINT: the first stops gracefully, a second one exits at once."""
+STOP_SIGNALS = (signal.SIGTERM, signal.SIGINT, signal.SIGHUP, signal.SIGQUIT)
+
+
+def _install_signals(stopping: threading.Event) -> None:
+    """SIGTERM, SIGINT, SIGHUP and SIGQUIT stop gracefully; a second one exits at once.
+
+    The handler only sets the event: the serving loop sees it and drains (see `serve`).
+    """
 
     def first(signum: int, frame: FrameType | None) -> None:
-        signal.signal(signal.SIGTERM, second)
-        signal.signal(signal.SIGINT, second)
-        on_first()
-        raise SystemExit(0)  # waitress's run() catches this and shuts its dispatcher down
+        for sig in STOP_SIGNALS:
+            signal.signal(sig, second)
+        log.info("stopping", extra={"fields": {"reason": signal.Signals(signum).name}})
+        stopping.set()
 
     def second(signum: int, frame: FrameType | None) -> None:
         os._exit(128 + signum)
 
-    signal.signal(signal.SIGTERM, first)
-    signal.signal(signal.SIGINT, first)
+    for sig in STOP_SIGNALS:
+        signal.signal(sig, first)
+
+
+def _raise_fd_limit(wanted: int) -> None:
+    """Every open connection holds a file descriptor; lift the soft limit toward the hard one."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft != resource.RLIM_INFINITY and soft < wanted:
+        target = wanted if hard == resource.RLIM_INFINITY else min(wanted, hard)
+        with contextlib.suppress(ValueError, OSError):
+            resource.setrlimit(resource.RLIMIT_NOFILE, (target, hard))
+
+
+def create_server(ctx: Context) -> Any:
+    """A waitress server for the app, or a one-line HarmonyError/ConfigError saying why not.
+
+    Idle keep-alive connections are closed after `server.idle_timeout`, up to
+    `server.connection_limit` are held at once (poll, not select, so more than 1,024 work),
+    and a body over the API's limit is refused before it is read.
+    """
+    import waitress
+
+    from .web import Channel, make_app
+
+    cfg = ctx.config
+    host, port = cfg["server.host"], cfg["server.port"]
+    _raise_fd_limit(cfg["server.connection_limit"] + 256)
+    try:
+        server = waitress.create_server(
+            make_app(ctx),
+            host=host,
+            port=port,
+            threads=cfg["server.threads"],
+            ident="harmony",
+            clear_untrusted_proxy_headers=True,
+            channel_timeout=cfg["server.idle_timeout"],
+            cleanup_interval=max(1.0, min(30.0, cfg["server.idle_timeout"] / 2)),
+            connection_limit=cfg["server.connection_limit"],
+            max_request_body_size=MAX_BODY + 64 * 1024,
+            asyncore_use_poll=True,
+        )
+    except ValueError:
+        raise ConfigError(f"option server.host: cannot listen on {host!r}: not a known address") from None
+    except OSError as exc:
+        where = f"{host}:{port}"
+        if exc.errno == errno.EADDRINUSE:
+            raise HarmonyError(
+                f"port {where} is already in use (server.port); stop the other process or choose another port"
+            ) from None
+        if exc.errno == errno.EACCES:
+            raise ConfigError(
+                f"option server.port: {port} needs privileges this user lacks; use a port above 1023 "
+                "(behind a reverse proxy if need be)"
+            ) from None
+        if exc.errno in (errno.EADDRNOTAVAIL, errno.EAFNOSUPPORT):
+            raise ConfigError(f"option server.host: {host!r} is not an address of this machine") from None
+        raise HarmonyError(f"cannot listen on {where}: {exc.strerror}") from None
+    server.channel_class = Channel
+    dispatcher = server.task_dispatcher
+    ctx.metrics.http_queue_depth.set_function(lambda: len(dispatcher.queue))
+    return server
+
+
+def serve(server: Any, stopping: threading.Event, drain_s: float) -> None:
+    """Run the server's loop until `stopping` is set, then drain: stop accepting, let queued
+    and running requests finish for at most `drain_s` seconds, and close every connection."""
+    dispatcher = server.task_dispatcher
+    loop = server.asyncore.loop
+    while not stopping.is_set():
+        loop(timeout=0.5, map=server._map, use_poll=True, count=1)
+    server.accepting = False
+    deadline = time.monotonic() + drain_s
+    while time.monotonic() < deadline:
+        busy = dispatcher.queue or dispatcher.active_count > 0
+        writing = any(getattr(ch, "total_outbufs_len", 0) for ch in list(server._map.values()))
+        if not busy and not writing:
+            break
+        loop(timeout=0.05, map=server._map, use_poll=True, count=1)
+    dispatcher.shutdown(cancel_pending=True, timeout=1)
 
 
 def run_server(ctx: Context, out: TextIO) -> int:
-    """Serve until SIGTERM/SIGINT, then stop background work; the caller closes the context."""
-    import waitress
-
-    from .web import make_app
-
-    app = make_app(ctx)
-    server: Any = waitress.create_server(
-        app,
-        host=ctx.config["server.host"],
-        port=ctx.config["server.port"],
-        threads=ctx.config["server.threads"],
-        ident="harmony",
-        clear_untrusted_proxy_headers=True,
-    )
+    """Serve until a stop signal, then drain and stop background work; the caller closes the
+    context."""
+    server = create_server(ctx)
     url = f"http://{server.effective_host}:{server.effective_port}"
-    _install_signals(lambda: log.info("stopping", extra={"fields": {"reason": "signal"}}))
+    stopping = threading.Event()
+    _install_signals(stopping)
     ctx.start_background()
     try:
         log.info("listening", extra={"fields": {"url": url, "version": __version__}})
         print(f"Harmony {__version__} listening on {url} (UI: {url}/ui/)", file=out, flush=True)
-        server.run()
+        serve(server, stopping, ctx.config["server.shutdown_timeout"])
     finally:
         ctx.stop_background()
         server.close()

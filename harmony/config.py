@@ -1,27 +1,38 @@
-"""Configuration: one declarative option table, four sources, and a source for every value.
+"""Configuration: one declarative option table, five sources, and a source for every value.
+
+This module also owns the `settings` table: the live options changed while running.
 
 To add an option, add one `Option` row to `OPTIONS`. Everything else follows from the table:
 the TOML keys (`[section] name`), the environment variables (`HARMONY_<SECTION>_<NAME>`),
 the CLI flags (`--section-name`), `harmony config sample`, `/env` and `docs/configuration.md`.
 
-Sources, lowest first: defaults, the TOML file given with `--config`, the environment, CLI
-flags. A bad value or an unknown key raises `ConfigError` naming the option, the value and
-the source; the CLI turns that into exit code 2 before anything starts.
+Sources, lowest first: defaults, the TOML file given with `--config`, live settings stored
+in the database (options marked `live=True`, changed through the API or the settings page),
+the environment, CLI flags. A bad value or an unknown key raises `ConfigError` naming the
+option, the value and the source; the CLI turns that into exit code 2 before anything starts.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import logging
+import math
 import os
 import re
+import time
 import tomllib
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from typing import Any
-from urllib.parse import urlsplit
+from typing import TYPE_CHECKING, Any
+from urllib.parse import urlsplit, urlunsplit
 
-from .errors import ConfigError
+from .errors import ConfigError, Conflict, Invalid
+
+if TYPE_CHECKING:
+    from .db import Database
+
+log = logging.getLogger(__name__)
 
 # --- converters --------------------------------------------------------------------------
 # Each converter turns a raw value (a TOML value or a string from the environment or a flag)
@@ -40,6 +51,10 @@ class String:
             raise ValueError("expected a string")
         if "\x00" in raw:
             raise ValueError("must not contain NUL characters")
+        try:
+            raw.encode("utf-8")
+        except UnicodeEncodeError:
+            raise ValueError("must be valid UTF-8 text") from None
         if not raw and not self.allow_empty:
             raise ValueError("must not be empty")
         return raw
@@ -66,7 +81,7 @@ class Integer:
         if isinstance(raw, bool):
             raise ValueError("expected an integer")
         if isinstance(raw, str):
-            if not re.fullmatch(r"[+-]?\d+", raw.strip()):
+            if not re.fullmatch(r"[+-]?[0-9]{1,19}", raw.strip()):
                 raise ValueError("expected an integer")
             raw = int(raw.strip())
         if not isinstance(raw, int):
@@ -88,14 +103,14 @@ class Number:
         if isinstance(raw, bool):
             raise ValueError("expected a number")
         if isinstance(raw, str):
-            try:
-                raw = float(raw.strip())
-            except ValueError:
-                raise ValueError("expected a number") from None
-        if not isinstance(raw, int | float) or raw != raw or raw in (float("inf"), float("-inf")):
-            raise ValueError("expected a finite number")
-        _check_range(raw, self.minimum, self.maximum)
-        return float(raw)
+            if not re.fullmatch(r"[+-]?([0-9]+\.?[0-9]*|\.[0-9]+)([eE][+-]?[0-9]+)?", raw.strip()):
+                raise ValueError("expected a number")
+            raw = float(raw.strip())
+        if not isinstance(raw, int | float):
+            raise ValueError("expected a number")
+        value = _finite(raw)
+        _check_range(value, self.minimum, self.maximum)
+        return value
 
     def render(self, value: float) -> str:
         return repr(float(value))
@@ -138,9 +153,9 @@ class Duration:
         if isinstance(raw, bool):
             raise ValueError("expected a duration such as 30s, 15m or 2h")
         if isinstance(raw, int | float):
-            seconds = float(raw)
+            seconds = _finite(raw)
         elif isinstance(raw, str):
-            match = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h|d)?\s*", raw)
+            match = re.fullmatch(r"\s*([0-9]{1,12}(?:\.[0-9]{1,9})?)\s*(ms|s|m|h|d)?\s*", raw)
             if not match:
                 raise ValueError("expected a duration such as 30s, 15m or 2h")
             seconds = float(match.group(1)) * self.UNITS[match.group(2) or "s"]
@@ -155,6 +170,37 @@ class Duration:
             if count >= 1 and count == int(count):
                 return f"{int(count)}{unit}"
         return f"{value!r}s" if value else "0s"
+
+
+class Size:
+    """Bytes, written as a number or with a binary unit: `512k`, `256M`, `2G` (also `MB`, `MiB`)."""
+
+    kind = "size"
+    UNITS = {"": 1, "k": 2**10, "m": 2**20, "g": 2**30, "t": 2**40}
+
+    def __init__(self, minimum: int = 0, maximum: int | None = None) -> None:
+        self.minimum, self.maximum = minimum, maximum
+
+    def __call__(self, raw: object) -> int:
+        if isinstance(raw, bool):
+            raise ValueError("expected a size such as 512M or 2G")
+        if isinstance(raw, int):
+            value = raw
+        elif isinstance(raw, str):
+            match = re.fullmatch(r"\s*([0-9]{1,19})\s*([kKmMgGtT]?)(?:i?[bB])?\s*", raw)
+            if not match:
+                raise ValueError("expected a size such as 512M or 2G")
+            value = int(match.group(1)) * self.UNITS[match.group(2).lower()]
+        else:
+            raise ValueError("expected a size such as 512M or 2G")
+        _check_range(value, self.minimum, self.maximum)
+        return value
+
+    def render(self, value: int) -> str:
+        for unit in ("t", "g", "m", "k"):
+            if value and value % self.UNITS[unit] == 0:
+                return f"{value // self.UNITS[unit]}{unit.upper()}"
+        return str(value)
 
 
 class Choice:
@@ -198,6 +244,17 @@ class Url:
         return value
 
 
+def _finite(raw: int | float) -> float:
+    """`raw` as a finite float: NaN, infinities and integers beyond float range are refused."""
+    try:
+        value = float(raw)
+    except OverflowError:
+        raise ValueError("number out of range") from None
+    if not math.isfinite(value):
+        raise ValueError("expected a finite number")
+    return value
+
+
 def _check_range(value: float, minimum: float | None, maximum: float | None) -> None:
     if minimum is not None and value < minimum:
         raise ValueError(f"must be at least {minimum:g}")
@@ -205,7 +262,7 @@ def _check_range(value: float, minimum: float | None, maximum: float | None) -> 
         raise ValueError(f"must be at most {maximum:g}")
 
 
-Converter = String | Integer | Number | Boolean | Duration | Choice | Url
+Converter = String | Integer | Number | Boolean | Duration | Size | Choice | Url
 
 
 @dataclass(frozen=True)
@@ -216,6 +273,7 @@ class Option:
     convert: Converter
     help: str
     secret: bool = False
+    live: bool = False  # may be changed while running (API and settings page); stored in `settings`
 
     @property
     def key(self) -> str:
@@ -237,13 +295,43 @@ OPTIONS: list[Option] = [
     Option("server", "port", 8337, Integer(0, 65535), "TCP port to listen on (0 picks a free port)."),
     Option("server", "threads", 8, Integer(1, 64), "Request-handling threads."),
     Option(
+        "server",
+        "idle_timeout",
+        15.0,
+        Duration(1, 3600),
+        "Close a keep-alive connection after it has been idle this long.",
+    ),
+    Option(
+        "server",
+        "connection_limit",
+        2000,
+        Integer(10, 50000),
+        "Most client connections held open at once; more wait in the listen backlog.",
+    ),
+    Option(
         "server", "shutdown_timeout", 10.0, Duration(0, 300), "How long shutdown waits for background work."
     ),
     Option("data", "dir", "./data", Path(allow_empty=False), "Directory for the database and backups."),
+    Option(
+        "data",
+        "min_free",
+        256 * 2**20,
+        Size(0),
+        "Free space on the data directory's filesystem below which writes pause and /ready fails.",
+    ),
     Option("library", "dir", "", Path(), "Music library root; empty means <data.dir>/library."),
-    Option("log", "level", "info", Choice("debug", "info", "warning", "error"), "Lowest level logged."),
+    Option(
+        "log", "level", "info", Choice("debug", "info", "warning", "error"), "Lowest level logged.", live=True
+    ),
     Option("log", "format", "json", Choice("json", "text"), "json: one object a line; text: for a terminal."),
     Option("metrics", "require_key", False, Boolean(), "Require a read API key for /metrics."),
+    Option(
+        "auth",
+        "failure_limit",
+        20,
+        Integer(1, 100000),
+        "Failed authentications a client address may make per minute before it gets 429.",
+    ),
     Option("spotify", "client_id", "", String(), "Spotify app client id; empty disables Spotify."),
     Option("spotify", "client_secret", "", String(), "Spotify app client secret.", secret=True),
     Option("spotify", "redirect_uri", "", Url(), "OAuth redirect URI registered with the Spotify app."),
@@ -293,14 +381,38 @@ class Config:
         return [
             {
                 "key": option.key,
-                "value": ("********" if self._values[option.key] else "")
-                if option.secret
-                else self._values[option.key],
+                "value": shown(option, self._values[option.key]),
                 "source": self._sources[option.key],
                 "secret": option.secret,
+                "live": option.live,
             }
             for option in OPTIONS
         ]
+
+    def with_stored(self, stored: Mapping[str, object]) -> tuple[Config, dict[str, str]]:
+        """A copy with the live options stored in the database applied, and the problems found.
+
+        Stored values sit between the file and the environment: they replace defaults and
+        file values, never a value from the environment or a flag. A stored key that is no
+        longer a live option, or whose value no longer converts, is skipped and reported
+        (key -> reason) instead of stopping the start.
+        """
+        values, sources = dict(self._values), dict(self._sources)
+        problems: dict[str, str] = {}
+        for key, raw in stored.items():
+            option = BY_KEY.get(key)
+            if option is None or not option.live:
+                problems[key] = "not a live option"
+                continue
+            if not overridable(self._sources[key]):
+                continue
+            try:
+                values[key] = option.convert(raw)
+            except ValueError as exc:
+                problems[key] = str(exc)
+                continue
+            sources[key] = STORED_SOURCE
+        return Config(values, sources), problems
 
     # Paths derived from the table; kept here so every user agrees on them.
     @property
@@ -316,17 +428,48 @@ class Config:
         return str(self["slskd.downloads_dir"] or os.path.join(self["data.dir"], "downloads"))
 
 
+STORED_SOURCE = "settings (changed while running)"
+
+
+def overridable(source: str) -> bool:
+    """A value from this source may be replaced by a stored setting (not env or a flag)."""
+    return source == "default" or source.startswith("file ") or source == STORED_SOURCE
+
+
+def shown(option: Option, value: Any) -> Any:
+    """A value as `/env`, `harmony check` and errors may show it: secrets masked, and the
+    user name, password and query of a URL masked too."""
+    if option.secret:
+        return "********" if value else ""
+    if isinstance(option.convert, Url) and value:
+        parts = urlsplit(value)
+        netloc = parts.netloc
+        if "@" in netloc:
+            netloc = "********@" + netloc.rsplit("@", 1)[1]
+        return urlunsplit((parts.scheme, netloc, parts.path, "********" if parts.query else "", ""))
+    return value
+
+
 def _convert(option: Option, raw: object, source: str) -> Any:
     try:
         return option.convert(raw)
     except ValueError as exc:
-        shown = "********" if option.secret else raw
+        visible = _masked_raw(option, raw)
         raise ConfigError(
-            f"option {option.key}: invalid value {shown!r} from {source}: {exc}",
+            f"option {option.key}: invalid value {visible!r} from {source}: {exc}",
             option=option.key,
-            value=None if option.secret else _jsonable(raw),
+            value=None if option.secret else _jsonable(visible),
             source=source,
         ) from None
+
+
+def _masked_raw(option: Option, raw: object) -> object:
+    """A raw value as an error message may show it: secrets hidden, URL credentials too."""
+    if option.secret:
+        return "********"
+    if isinstance(option.convert, Url) and isinstance(raw, str):
+        return re.sub(r"//[^/?#]*@", "//********@", raw)
+    return raw
 
 
 def _jsonable(raw: object) -> Any:
@@ -378,6 +521,8 @@ def _read_toml(path: str) -> Iterable[tuple[Option, object]]:
         raise ConfigError(f"cannot read config file {path}: {exc.strerror}", file=path) from None
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"config file {path} is not valid TOML: {exc}", file=path) from None
+    except UnicodeDecodeError:
+        raise ConfigError(f"config file {path} is not UTF-8 text", file=path) from None
     for section, table in document.items():
         if not isinstance(table, dict):
             raise ConfigError(f"unknown key {section!r} in {path}: options live in [sections]", file=path)
@@ -388,6 +533,98 @@ def _read_toml(path: str) -> Iterable[tuple[Option, object]]:
                     f"unknown option {section}.{name} in {path}", file=path, key=f"{section}.{name}"
                 )
             yield option, raw
+
+
+# --- live settings (the `settings` table) --------------------------------------------------
+# One row per live option changed while running: the option key and its value as JSON.
+
+SQL_STORED = "SELECT key, value FROM settings ORDER BY key"
+SQL_STORE = """
+    INSERT INTO settings (key, value, updated_at) VALUES (?, ?, ?)
+    ON CONFLICT (key) DO UPDATE SET value = excluded.value, updated_at = excluded.updated_at
+"""
+SQL_FORGET = "DELETE FROM settings WHERE key = ?"
+
+
+def stored(db: Database) -> dict[str, object]:
+    """The live options stored in the database, key -> raw value."""
+    out: dict[str, object] = {}
+    for row in db.query(SQL_STORED):
+        try:
+            out[row["key"]] = json.loads(row["value"])
+        except ValueError:
+            out[row["key"]] = row["value"]
+    return out
+
+
+def apply_stored(db: Database, base: Config) -> Config:
+    """`base` with the stored live options applied; a stored value that no longer applies is
+    skipped with a warning, never a failed start."""
+    config, problems = base.with_stored(stored(db))
+    for key, reason in problems.items():
+        log.warning("setting_ignored", extra={"fields": {"option": key, "reason": reason}})
+    return config
+
+
+def change(db: Database, base: Config, current: Config, changes: Mapping[str, object]) -> Config:
+    """Store `changes` (option key -> raw value, or None to forget the stored value) and return
+    the new configuration. All or nothing: every change is checked first with the option's own
+    converter; an unknown or non-live option or a bad value is `Invalid` naming the option, and
+    an option fixed by the environment or a flag is a `Conflict` naming its source."""
+    for key, raw in changes.items():
+        option = BY_KEY.get(key)
+        if option is None:
+            raise Invalid(f"unknown option {key!r}", option=key[:100])
+        if not option.live:
+            raise Invalid(
+                f"option {key} cannot be changed while running; set it in the config file", option=key
+            )
+        if not overridable(current.source(key)):
+            raise Conflict(
+                f"option {key} is set by {current.source(key)}, which overrides settings; change it there",
+                option=key,
+                source=current.source(key),
+            )
+        if raw is not None:
+            try:
+                option.convert(raw)
+            except ValueError as exc:
+                raise Invalid(f"option {key}: {exc}", option=key) from None
+    now = time.time()
+    with db.write() as conn:
+        for key, raw in changes.items():
+            if raw is None:
+                conn.execute(SQL_FORGET, (key,))
+            else:
+                conn.execute(SQL_STORE, (key, json.dumps(raw), now))
+        config, _ = base.with_stored(stored(db))
+    log.info("settings_changed", extra={"fields": {"options": sorted(changes)}})
+    return config
+
+
+def describe_live(config: Config) -> list[dict[str, Any]]:
+    """The live options as the settings API and page show them: value, source, whether it can
+    be changed here, and what the converter accepts."""
+    out = []
+    for option in OPTIONS:
+        if not option.live:
+            continue
+        convert = option.convert
+        out.append(
+            {
+                "key": option.key,
+                "value": shown(option, config[option.key]),
+                "default": option.default,
+                "source": config.source(option.key),
+                "editable": overridable(config.source(option.key)),
+                "kind": convert.kind,
+                "help": option.help,
+                "choices": list(convert.choices) if isinstance(convert, Choice) else None,
+                "minimum": getattr(convert, "minimum", None),
+                "maximum": getattr(convert, "maximum", None),
+            }
+        )
+    return out
 
 
 def add_flags(parser: argparse.ArgumentParser) -> None:
@@ -411,7 +648,7 @@ def from_args(args: argparse.Namespace, env: Mapping[str, str] | None = None) ->
 def toml_literal(option: Option, value: Any) -> str:
     if isinstance(value, bool):
         return "true" if value else "false"
-    if isinstance(value, int | float) and not isinstance(option.convert, Duration):
+    if isinstance(value, int | float) and not isinstance(option.convert, Duration | Size):
         return option.convert.render(value)  # type: ignore[arg-type]
     return toml_string(option.convert.render(value))  # type: ignore[arg-type]
 
@@ -450,7 +687,13 @@ def reference() -> str:
         "value with its source; secrets are masked. An unknown key or a bad value stops Harmony",
         "with exit code 2 and a message naming the option, the value and its source.",
         "",
-        "Durations accept `500ms`, `90s`, `15m`, `2h`, `7d` or a number of seconds.",
+        "Durations accept `500ms`, `90s`, `15m`, `2h`, `7d` or a number of seconds; sizes accept",
+        "`512K`, `256M`, `2G` or a number of bytes.",
+        "",
+        "Options marked **live** can also be changed while Harmony runs, from the settings page or",
+        "`PATCH /api/v1/settings`. A value changed that way is stored in the database and sits",
+        "between the file and the environment: it replaces the default and the file's value, and",
+        "an option set by an environment variable or a flag cannot be changed while running.",
         "`harmony config sample` prints a commented TOML file with every option.",
         "",
     ]
@@ -464,8 +707,9 @@ def reference() -> str:
         for option in (o for o in OPTIONS if o.section == section):
             default = toml_literal(option, option.default)
             secret = " Secret: masked in `/env` and logs." if option.secret else ""
+            live = " **live**" if option.live else ""
             lines.append(
-                f"| `{option.name}` ({option.convert.kind}) | `{default}` "
+                f"| `{option.name}` ({option.convert.kind}){live} | `{default}` "
                 f"| `{option.env}`<br>`{option.flag}` | {option.help}{secret} |"
             )
         lines.append("")

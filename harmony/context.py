@@ -1,25 +1,35 @@
 """The composition root: builds every long-lived object in order and tears them down in reverse.
 
-`open_context(config)` is the only place that opens the database, builds clients and
-registers readiness checks and background work; `close_context` undoes it, and
-`with opened(config) as ctx:` does both. The CLI, the demo and the tests all go through it,
-so they run the same wiring.
+`open_context(config)` is the only place that opens the database, builds the clients and the
+pipeline's objects, and wires background work. After the objects come three literal tables,
+in this order:
+
+1. readiness checks: `(name, check, probed)` rows, each check a method of its owner;
+2. periodic tasks for the timer wheel: `(name, interval, fn, initial delay)` rows;
+3. job handlers for the worker pool: `{module.JOB: obj.run}`.
+
+To add a pipeline stage, build its object here and add its rows to the tables; nothing
+registers itself at import time, and no domain function takes the context. `close_context`
+undoes everything, and `with opened(config) as ctx:` does both. The CLI, the demo and the
+tests all go through here, so they run the same wiring.
 """
 
 from __future__ import annotations
 
 import contextlib
-import errno
 import logging
 import os
-import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import Any, Protocol
 
+from . import config as options
+from . import library
+from .auth import Throttle
 from .config import Config
-from .db import BUSY_TIMEOUT_MS, Database
+from .db import Database
+from .errors import HarmonyError
 from .health import Health
 from .jobs import Handler, Queue, QueueCollector, WorkerPool
 from .metrics import Metrics
@@ -30,6 +40,10 @@ from .upstream import Upstream
 
 log = logging.getLogger(__name__)
 
+# Housekeeping: finished jobs are kept this long for the activity history.
+DONE_JOB_RETENTION = 7 * 86400.0
+DATA_DIR_MODE = 0o700
+
 
 class Background(Protocol):
     """Something that owns threads: started after the app is built, stopped before the db closes."""
@@ -38,10 +52,13 @@ class Background(Protocol):
 
     def stop(self, timeout: float) -> object: ...
 
+    def is_alive(self) -> bool: ...
+
 
 @dataclass
 class Context:
-    config: Config
+    config: Config  # the current configuration; replaced whole when a live option changes
+    base_config: Config  # defaults, file, environment and flags: what stored settings apply to
     db: Database
     metrics: Metrics
     health: Health
@@ -51,145 +68,158 @@ class Context:
     queue: Queue
     wheel: Wheel
     workers: WorkerPool
+    auth_throttle: Throttle
     started_at: float = field(default_factory=time.time)
     background: list[Background] = field(default_factory=list)
+    running: bool = False
+    close: Callable[[], None] = lambda: None
+
+    def live(self) -> Config:
+        """The current configuration: objects that honour live options call this once a cycle."""
+        return self.config
 
     def start_background(self) -> None:
         for part in self.background:
             part.start()
+        self.running = True
 
     def stop_background(self) -> None:
         """Stop in reverse order, sharing `server.shutdown_timeout` between the parts."""
+        self.running = False
         deadline = time.monotonic() + self.config["server.shutdown_timeout"]
         for part in reversed(self.background):
             part.stop(max(0.1, deadline - time.monotonic()))
 
+    def background_alive(self) -> str:
+        """For /ready: every background thread runs (once started); names the dead ones."""
+        if not self.running:
+            return "not started"
+        dead = [type(part).__name__ for part in self.background if not part.is_alive()]
+        if dead:
+            raise HarmonyError("background threads stopped: " + ", ".join(dead))
+        return "timer wheel and job workers running"
 
-def _database_writable(db: Database) -> str:
-    # BEGIN IMMEDIATE takes the write lock: it proves writability without writing anything.
-    # A short busy timeout, so /ready answers "busy" in a second instead of waiting for a
-    # long transaction to finish.
-    conn = db.conn()
-    conn.setbusytimeout(1000)
+
+def prepare_data_dir(path: str) -> None:
+    """Create the data directory (mode 0700: it holds the database with Spotify's tokens), or
+    raise HarmonyError saying why it cannot be used."""
     try:
-        conn.execute("BEGIN IMMEDIATE")
-        conn.execute("ROLLBACK")
-    finally:
-        conn.setbusytimeout(BUSY_TIMEOUT_MS)
-    return f"schema version {db.user_version()}"
-
-
-def _directory_writable(path: str) -> str:
-    os.makedirs(path, exist_ok=True)
-    if not os.access(path, os.W_OK | os.X_OK):
-        raise PermissionError(f"{path} is not writable by this user")
-    return path
-
-
-def _downloads_visible(config: Config) -> str:
-    """slskd's download directory must be the one Harmony reads (shared or bind-mounted)."""
-    ours = config.downloads_dir
-    if not os.path.isdir(ours):
-        raise FileNotFoundError(
-            f"slskd download directory {ours} does not exist here (set slskd.downloads_dir)"
-        )
-    return ours
-
-
-def _move_possible(config: Config) -> str:
-    """A file can be moved from slskd's download directory into the library.
-
-    Probes with a real file: created in the download directory, renamed into the library. Across
-    filesystems the rename fails with EXDEV; imports then copy, fsync and rename, which works
-    but costs the copy, so that is reported, not failed.
-    """
-    os.makedirs(config.library_dir, exist_ok=True)
-    handle, source = tempfile.mkstemp(dir=config.downloads_dir, prefix=".harmony-probe-")
-    os.close(handle)
-    target = os.path.join(config.library_dir, os.path.basename(source))
-    try:
-        os.rename(source, target)
+        os.makedirs(path, mode=DATA_DIR_MODE, exist_ok=True)
+    except FileExistsError:
+        raise HarmonyError(f"data.dir {path} exists and is not a directory; set data.dir elsewhere") from None
+    except NotADirectoryError:
+        raise HarmonyError(
+            f"data.dir {path} lies under a file, not a directory; set data.dir elsewhere"
+        ) from None
     except OSError as exc:
-        if exc.errno != errno.EXDEV:
-            raise
-        return "different filesystems: imports copy, then rename"
-    finally:
-        for leftover in (source, target):
-            with contextlib.suppress(FileNotFoundError):
-                os.unlink(leftover)
-    return "same filesystem: imports are atomic renames"
-
-
-# Job handlers by type: the one place job types are registered.
-HANDLERS: dict[str, Handler] = {}
-
-# Housekeeping: finished jobs are kept this long for the activity history.
-DONE_JOB_RETENTION = 7 * 86400.0
+        raise HarmonyError(
+            f"cannot create data.dir {path}: {exc.strerror}; create it or set data.dir elsewhere"
+        ) from None
+    if not os.path.isdir(path):
+        raise HarmonyError(f"data.dir {path} is not a directory; set data.dir elsewhere")
+    if not os.access(path, os.W_OK | os.X_OK):
+        raise HarmonyError(
+            f"data.dir {path} is not writable by this user (uid {os.getuid()}); "
+            "fix its owner or permissions, or set data.dir elsewhere"
+        )
 
 
 def open_context(config: Config) -> Context:
-    """Open the database (migrating it), build clients, checks and background parts, in order."""
-    os.makedirs(config["data.dir"], exist_ok=True)
-    db = Database(config.database_path)
-    try:
+    """Open the database (migrating it), build clients, checks and background parts, in order.
+
+    If anything fails after the database is open, what was opened is closed again.
+    """
+    prepare_data_dir(config["data.dir"])
+    with contextlib.ExitStack() as stack:
+        db = Database(config.database_path)
+        stack.callback(db.close)
         db.migrate()
-    except BaseException:
-        db.close()
-        raise
-    metrics = Metrics()
-    health = Health(metrics)
-    upstream = Upstream(
-        metrics,
-        connect_timeout=config["upstream.connect_timeout"],
-        read_timeout=config["upstream.read_timeout"],
-        retries=config["upstream.retries"],
-        max_retry_after=config["upstream.max_retry_after"],
-    )
-    spotify = Spotify(
-        upstream,
-        db,
-        client_id=config["spotify.client_id"],
-        client_secret=config["spotify.client_secret"],
-        api_url=config["spotify.api_url"],
-        accounts_url=config["spotify.accounts_url"],
-        redirect_uri=config["spotify.redirect_uri"],
-        rate=config["spotify.rate"],
-    )
-    slskd = Slskd(upstream, config["slskd.url"], config["slskd.api_key"])
-    queue = Queue(db, lease_s=config["jobs.lease"], max_attempts=config["jobs.max_attempts"], metrics=metrics)
-    metrics.registry.register(QueueCollector(queue))
-    workers = WorkerPool(queue, HANDLERS, threads=config["jobs.workers"], metrics=metrics)
-    wheel = Wheel(db, metrics=metrics)
-    ctx = Context(
-        config=config,
-        db=db,
-        metrics=metrics,
-        health=health,
-        upstream=upstream,
-        spotify=spotify,
-        slskd=slskd,
-        queue=queue,
-        wheel=wheel,
-        workers=workers,
-    )
-    health.add("database", lambda: _database_writable(db))
-    health.add("library", lambda: _directory_writable(config.library_dir))
-    health.add("downloads", lambda: _downloads_visible(config))
-    health.add("move", lambda: _move_possible(config), probed=True)
-    health.add("slskd", slskd.probe, probed=True)
-    health.add("spotify", spotify.probe, probed=True)
-    wheel.add("health_probe", config["health.probe_interval"], health.probe)
-    # Probe as soon as the wheel starts, whatever the stored schedule: until the first probe
-    # the upstream checks are "pending" and /ready says 503.
-    wheel.trigger("health_probe")
-    wheel.add("job_housekeeping", 3600.0, lambda: queue.delete_done(DONE_JOB_RETENTION), initial_delay_s=60.0)
-    ctx.background = [wheel, workers]
-    return ctx
+        base_config = config
+        config = options.apply_stored(db, base_config)
+        metrics = Metrics()
+        health = Health(metrics)
+        upstream = Upstream(
+            metrics,
+            connect_timeout=config["upstream.connect_timeout"],
+            read_timeout=config["upstream.read_timeout"],
+            retries=config["upstream.retries"],
+            max_retry_after=config["upstream.max_retry_after"],
+        )
+        stack.callback(upstream.close)
+        spotify = Spotify(
+            upstream,
+            db,
+            client_id=config["spotify.client_id"],
+            client_secret=config["spotify.client_secret"],
+            api_url=config["spotify.api_url"],
+            accounts_url=config["spotify.accounts_url"],
+            redirect_uri=config["spotify.redirect_uri"],
+            rate=config["spotify.rate"],
+        )
+        slskd = Slskd(upstream, config["slskd.url"], config["slskd.api_key"])
+        queue = Queue(
+            db, lease_s=config["jobs.lease"], max_attempts=config["jobs.max_attempts"], metrics=metrics
+        )
+        metrics.registry.register(QueueCollector(queue))
+        wheel = Wheel(db, metrics=metrics)
+        throttle = Throttle(
+            config["auth.failure_limit"],
+            on_failure=lambda outcome: metrics.auth_failures.labels(outcome).inc(),
+        )
+
+        library_dir, downloads_dir = config.library_dir, config.downloads_dir
+        ctx: Context  # bound below; the background check reads it only once the app runs
+
+        # 1. Readiness checks: (name, check, probed). Probed checks touch the disk or an
+        # upstream and run on the wheel; /ready reports their last result.
+        checks: list[tuple[str, Callable[[], str], bool]] = [
+            ("database", lambda: db.probe_write(config["data.min_free"]), True),
+            ("background", lambda: ctx.background_alive(), False),
+            ("library", lambda: library.writable(library_dir), False),
+            ("downloads", lambda: library.readable(downloads_dir), False),
+            ("move", lambda: library.move_possible(downloads_dir, library_dir), True),
+            ("slskd", slskd.probe, True),
+            ("spotify", spotify.probe, True),
+        ]
+        for name, check, probed in checks:
+            health.add(name, check, probed=probed)
+
+        # 2. Periodic tasks: (name, interval, fn, initial delay).
+        tasks: list[tuple[str, float, Callable[[], Any], float]] = [
+            ("health_probe", config["health.probe_interval"], health.probe, 0.0),
+            ("job_housekeeping", 3600.0, lambda: queue.delete_done(DONE_JOB_RETENTION), 60.0),
+        ]
+        for name, interval, fn, delay in tasks:
+            wheel.add(name, interval, fn, initial_delay_s=delay)
+        # Probe as soon as the wheel starts, whatever the stored schedule: until the first probe
+        # the probed checks are "pending" and /ready says 503.
+        wheel.trigger("health_probe")
+
+        # 3. Job handlers by type: the one place job types are registered.
+        handlers: dict[str, Handler] = {}
+        workers = WorkerPool(queue, handlers, threads=config["jobs.workers"], metrics=metrics)
+
+        ctx = Context(
+            config=config,
+            base_config=base_config,
+            db=db,
+            metrics=metrics,
+            health=health,
+            upstream=upstream,
+            spotify=spotify,
+            slskd=slskd,
+            queue=queue,
+            wheel=wheel,
+            workers=workers,
+            auth_throttle=throttle,
+            background=[wheel, workers],
+        )
+        ctx.close = stack.pop_all().close
+        return ctx
 
 
 def close_context(ctx: Context) -> None:
-    ctx.upstream.close()
-    ctx.db.close()
+    ctx.close()
 
 
 @contextlib.contextmanager

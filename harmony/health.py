@@ -66,7 +66,8 @@ class Health:
             with self._lock:
                 before = self._results.get(name)
                 self._results[name] = result
-            if before is None or before.ok != result.ok:
+            # Log each change, and a check failing at its first probe (pending -> failing).
+            if before is None or before.ok != result.ok or before.checked_at is None:
                 level = logging.INFO if result.ok else logging.WARNING
                 log.log(level, "ready_check_changed", extra={"fields": {"check": name, **result.as_dict()}})
 

@@ -50,7 +50,7 @@ import apsw
 from prometheus_client.core import GaugeMetricFamily, Metric
 
 from .db import Database, Row
-from .errors import BadInput, Conflict, NotFound
+from .errors import BadInput, Conflict, DiskFull, NotFound, ReadOnly
 
 if TYPE_CHECKING:
     from .metrics import Metrics
@@ -202,7 +202,7 @@ SQL_FAIL_DEAD = """
 """
 SQL_RELEASE = """
     UPDATE jobs SET state = 'ready', attempts = attempts - 1, lease_token = NULL, lease_until = NULL,
-        updated_at = ?
+        run_at = max(run_at, ?), updated_at = ?
     WHERE id = ? AND state = 'running' AND lease_token = ?
 """
 # Expired leases: the worker vanished (crash, kill -9, a stalled process). The attempt counts,
@@ -378,11 +378,12 @@ class Queue:
             self.metrics.job_failures.labels(job.type).inc()
         return Job.from_row(rows[0])
 
-    def release(self, job: Job, now: float | None = None) -> bool:
-        """Hand a running job back to ready without counting its attempt (used at shutdown)."""
+    def release(self, job: Job, now: float | None = None, *, delay: float = 0.0) -> bool:
+        """Hand a running job back to ready without counting its attempt, due again no sooner
+        than `delay` seconds from now (used at shutdown, and while the disk is full)."""
         now = self.clock() if now is None else now
         with self.db.write() as conn:
-            conn.execute(SQL_RELEASE, (now, job.id, job.lease_token))
+            conn.execute(SQL_RELEASE, (now + delay if delay > 0 else 0.0, now, job.id, job.lease_token))
             released = conn.changes() == 1
         if released:
             self._notify()
@@ -565,6 +566,9 @@ class QueueCollector:
 
 # --- the worker pool -----------------------------------------------------------------------
 
+# Errors of the storage itself, not of a job: the pool pauses instead of failing jobs.
+STORAGE_ERRORS = (apsw.FullError, apsw.ReadOnlyError, DiskFull, ReadOnly)
+
 Handler = Callable[[Job], None]
 
 
@@ -601,6 +605,9 @@ class WorkerPool:
         self._keeper: threading.Thread | None = None
         self._running: dict[int, Job] = {}  # job id -> the leased job, for heartbeats and release
         self._lock = threading.Lock()
+        self.pause_s = 60.0
+        self.paused_until = 0.0  # monotonic; no leases before it
+        self.paused_reason = ""
 
     # --- one step, usable without threads -------------------------------------------------
 
@@ -628,6 +635,13 @@ class WorkerPool:
         except LeaseLost:
             outcome = "lost"
             log.warning("job_lease_lost", extra={"fields": {"job": job.id, "type": job.type}})
+        except STORAGE_ERRORS as exc:
+            # The disk is full or read-only: no handler can succeed, and failing the job would
+            # burn its attempts on something that is not its fault. Hand it back and pause.
+            outcome = "paused"
+            self.pause(f"{type(exc).__name__}: {exc}")
+            with contextlib.suppress(*STORAGE_ERRORS):
+                self.queue.release(job, delay=self.pause_s)
         except Exception as exc:
             outcome = "failed"
             give_up = isinstance(exc, GiveUp)
@@ -659,16 +673,29 @@ class WorkerPool:
         for thread in [*self._threads, self._keeper]:
             thread.start()
 
+    def pause(self, reason: str) -> None:
+        """Lease nothing for `pause_s` seconds (the storage cannot take writes)."""
+        if time.monotonic() >= self.paused_until:
+            log.warning("workers_paused", extra={"fields": {"reason": reason, "seconds": self.pause_s}})
+        self.paused_until = time.monotonic() + self.pause_s
+        self.paused_reason = reason
+
     def _work(self) -> None:
         while not self._stop.is_set():
             seq = self.queue.seq
+            wait = self.paused_until - time.monotonic()
+            if wait > 0:
+                self._stop.wait(min(wait, self.poll_s))
+                continue
             try:
                 job = self.queue.lease()
                 if job is not None:
                     self._execute(job)
                     continue
+            except STORAGE_ERRORS as exc:
+                self.pause(f"{type(exc).__name__}: {exc}")
             except Exception:
-                # A database error (disk full, lock timeout): log, back off one poll, go on.
+                # A database error (a lock timeout): log, back off one poll, go on.
                 log.exception("worker_error")
             if not self._stop.is_set():
                 self.queue.wait(seq, self.poll_s)

@@ -49,5 +49,7 @@ def configure(level: str = "info", fmt: str = "json", stream: Any = None) -> Non
         root.removeHandler(old)
     root.addHandler(handler)
     root.setLevel(level.upper())
-    # waitress logs each queue-depth warning itself; keep its own chatter at warning.
+    # waitress logs its own chatter at warning, and a warning per queued request under load
+    # ("Task queue depth is N"): that depth is the harmony_http_queue_depth metric instead.
     logging.getLogger("waitress").setLevel(logging.WARNING)
+    logging.getLogger("waitress.queue").setLevel(logging.ERROR)

@@ -43,6 +43,17 @@ class Metrics:
             buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5),
             registry=self.registry,
         )
+        self.http_queue_depth = Gauge(
+            "harmony_http_queue_depth",
+            "Requests accepted by the server and waiting for a free request thread.",
+            registry=self.registry,
+        )
+        self.auth_failures = Counter(
+            "harmony_auth_failures",
+            "Failed authentications: rejected (a bad key) or throttled (too many from one address).",
+            ["outcome"],
+            registry=self.registry,
+        )
         self.ready = Gauge(
             "harmony_ready_check",
             "Result of each readiness check at its last run (1 ok, 0 failing).",

@@ -15,7 +15,6 @@ before it moves any).
 
 from __future__ import annotations
 
-import re
 from typing import TYPE_CHECKING, Any
 
 import bottle
@@ -23,12 +22,10 @@ from bottle import HTTPResponse
 
 from .errors import BadInput, NotFound
 from .jobs import MAX_BATCH, STATES, TYPE_PATTERN
-from .web import choice_param, json_body, page, page_params
+from .web_base import MAX_ID, choice_param, json_body, page_params, paged, path_id, str_param
 
 if TYPE_CHECKING:
     from .context import Context
-
-JOB_ID = re.compile(r"[1-9]\d{0,17}")
 
 
 def register(app: bottle.Bottle, ctx: Context) -> None:
@@ -43,10 +40,7 @@ def register(app: bottle.Bottle, ctx: Context) -> None:
 
     def selection() -> dict[str, Any]:
         """The body of requeue and purge: exactly one of `ids` (1..MAX_BATCH integers) or `type`."""
-        body = json_body()
-        extra = sorted(set(body) - {"ids", "type"})
-        if extra:
-            raise BadInput("unexpected fields in the body", fields=extra)
+        body = json_body(allowed={"ids", "type"})
         if ("ids" in body) == ("type" in body):
             raise BadInput('give either "ids" (a list of job ids) or "type"')
         if "type" in body:
@@ -54,27 +48,26 @@ def register(app: bottle.Bottle, ctx: Context) -> None:
         ids = body["ids"]
         if not isinstance(ids, list) or not ids or len(ids) > MAX_BATCH:
             raise BadInput(f'"ids" must be a list of 1 to {MAX_BATCH} job ids')
-        if not all(isinstance(job_id, int) and not isinstance(job_id, bool) and job_id > 0 for job_id in ids):
-            raise BadInput('"ids" must hold positive integers')
+        if not all(isinstance(i, int) and not isinstance(i, bool) and 0 < i <= MAX_ID for i in ids):
+            raise BadInput('"ids" must hold positive integers (at most 2^63 - 1)', field="ids")
         return {"ids": ids}
 
     def list_jobs() -> dict[str, Any]:
-        limit, cursor = page_params()
+        limit, after = page_params()
         state = choice_param("state", STATES)
-        raw_type = bottle.request.query.get("type")
+        raw_type = str_param("type", 64)
         job_type = known_type(raw_type) if raw_type else None
-        rows = queue.list_jobs(state=state, type=job_type, limit=limit + 1, after=cursor)
-        return page([job.to_dict() for job in rows], limit)
+        rows = queue.list_jobs(state=state, type=job_type, limit=limit + 1, after=after[0] if after else 0)
+        return paged(rows, limit, lambda job: (job.id,))
 
     def stats() -> dict[str, Any]:
         return {**queue.stats(), "handlers": sorted(ctx.workers.handlers)}
 
     def get_job(job_id: str) -> dict[str, Any]:
-        if not JOB_ID.fullmatch(job_id):
-            raise BadInput("job id must be a positive integer", id=job_id[:40])
-        job = queue.get(int(job_id))
+        number = path_id(job_id, "job_id")
+        job = queue.get(number)
         if job is None:
-            raise NotFound(f"no job {job_id}", id=int(job_id))
+            raise NotFound(f"no job {number}", id=number)
         return job.to_dict()
 
     def requeue() -> dict[str, Any]:

@@ -8,7 +8,7 @@ import bottle
 
 from . import auth
 from .errors import BadInput
-from .web import json_body, page, page_params
+from .web_base import json_body, page_params, paged, path_id
 
 if TYPE_CHECKING:
     from .context import Context
@@ -18,24 +18,22 @@ def register(app: bottle.Bottle, ctx: Context) -> None:
     db = ctx.db
 
     def list_keys() -> dict[str, Any]:
-        limit, cursor = page_params()
-        return page(auth.list_keys(db, cursor, limit + 1), limit)
+        limit, after = page_params()
+        return paged(auth.list_keys(db, after[0] if after else 0, limit + 1), limit)
 
     def create() -> Any:
-        body = json_body()
-        unknown = sorted(set(body) - {"name", "role"})
-        if unknown:
-            raise BadInput(f"unknown field(s): {', '.join(unknown)}", fields=unknown)
+        body = json_body(allowed={"name", "role"})
         name, role = body.get("name"), body.get("role", "read")
-        if not isinstance(name, str) or not isinstance(role, str):
-            raise BadInput("name and role must be strings")
-        key, row = auth.create_key(db, name, role)
+        if not isinstance(role, str):
+            raise BadInput("role must be a string", field="role")
+        key, row = auth.create_key(db, auth.valid_name(name), role)
         bottle.response.status = 201
+        bottle.response.set_header("Location", f"/api/v1/keys/{row['id']}")
         return {**row, "key": key}
 
-    def revoke(key_id: int) -> dict[str, Any]:
-        return auth.revoke_key(db, key_id)
+    def revoke(key_id: str) -> dict[str, Any]:
+        return auth.revoke_key(db, path_id(key_id, "key_id"))
 
     app.route("/api/v1/keys", "GET", list_keys, role="admin")
     app.route("/api/v1/keys", "POST", create, role="admin")
-    app.route("/api/v1/keys/<key_id:int>", "DELETE", revoke, role="admin")
+    app.route("/api/v1/keys/<key_id>", "DELETE", revoke, role="admin")

@@ -13,8 +13,9 @@ from typing import TYPE_CHECKING, Any
 import bottle
 from bottle import request
 
+from .config import Url
 from .errors import BadInput
-from .web import json_body, render_error
+from .web_base import json_body, render, render_error
 
 if TYPE_CHECKING:
     from .context import Context
@@ -34,10 +35,13 @@ def register(app: bottle.Bottle, ctx: Context) -> None:
         }
 
     def authorize() -> dict[str, Any]:
-        body = json_body()
+        body = json_body(allowed={"redirect_uri"})
         redirect = body.get("redirect_uri")
-        if redirect is not None and not isinstance(redirect, str):
-            raise BadInput("redirect_uri must be a string")
+        if redirect is not None:
+            try:
+                redirect = Url()(redirect)
+            except ValueError as exc:
+                raise BadInput(f"redirect_uri: {exc}", field="redirect_uri") from None
         if not redirect and not spotify.redirect_uri:
             redirect = request.urlparts.scheme + "://" + request.urlparts.netloc + CALLBACK_PATH
         return {"url": spotify.authorize_url(redirect or None)}
@@ -49,11 +53,7 @@ def register(app: bottle.Bottle, ctx: Context) -> None:
         if not state or not code:
             raise BadInput("the callback needs code and state from Spotify")
         user = spotify.complete_authorization(state, code)
-        return bottle.template(
-            "<!doctype html><title>Spotify connected</title><p>Connected to Spotify as {{name}}.</p>"
-            '<p><a href="/ui/">Back to Harmony</a></p>',
-            name=user.display_name,
-        )
+        return render("spotify_connected", name=user.display_name)
 
     def disconnect() -> dict[str, Any]:
         spotify.disconnect()

@@ -6,7 +6,7 @@ import io
 import json
 from dataclasses import dataclass
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import unquote_to_bytes, urlsplit
 
 
 @dataclass
@@ -51,7 +51,8 @@ class Client:
         environ: dict[str, Any] = {
             "REQUEST_METHOD": method,
             "SCRIPT_NAME": "",
-            "PATH_INFO": parts.path,
+            # As a server hands it over: percent-decoded bytes, as latin-1 text.
+            "PATH_INFO": unquote_to_bytes(parts.path).decode("latin-1"),
             "QUERY_STRING": parts.query,
             "SERVER_NAME": "testserver",
             "SERVER_PORT": "80",

@@ -114,3 +114,169 @@ def test_demo_is_ready_at_once_and_restarts_on_its_data(tmp_path) -> None:
     with harmony("apikey", "list", "--data-dir", str(tmp_path)) as proc:
         listing = proc.communicate(timeout=10)[0]
     assert listing.count("revoked") == 1 and listing.count("active") == 1
+
+
+# --- the server under hostile clients (hostile findings D1, D2, D15, D20) -----------------------
+
+
+@contextmanager
+def serving(tmp_path: Any, fakes: Any, *extra: str) -> Iterator[tuple[subprocess.Popen[str], int]]:
+    port = free_port()
+    env = {config.BY_KEY[key].env: value for key, value in fake_options(fakes).items()}
+    with harmony("serve", "--data-dir", str(tmp_path), "--server-port", str(port), *extra, env=env) as proc:
+        wait_until(f"http://127.0.0.1:{port}/live", 200)
+        yield proc, port
+
+
+def raw_request(port: int, data: bytes, timeout: float = 5.0) -> bytes:
+    with socket.create_connection(("127.0.0.1", port), timeout=timeout) as sock:
+        sock.sendall(data)
+        chunks = []
+        while chunk := sock.recv(65536):
+            chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def test_d1_a_thousand_idle_connections_do_not_starve_live(tmp_path, fakes) -> None:
+    import resource
+
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft < 1200:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (min(4096, hard), hard))
+    with serving(tmp_path, fakes) as (_, port):
+        idle = []
+        try:
+            for _ in range(1000):
+                sock = socket.create_connection(("127.0.0.1", port), timeout=5)
+                sock.sendall(b"GET /live HTTP/1.1\r\nHost: x\r\n\r\n")
+                idle.append(sock)
+            time.sleep(0.5)
+            started = time.monotonic()
+            status, _ = get(f"http://127.0.0.1:{port}/live")
+            assert status == 200 and time.monotonic() - started < 1.0
+        finally:
+            for sock in idle:
+                sock.close()
+
+
+def test_d1_idle_keep_alive_connections_are_closed(tmp_path, fakes) -> None:
+    with (
+        serving(tmp_path, fakes, "--server-idle-timeout", "1s") as (_, port),
+        socket.create_connection(("127.0.0.1", port), timeout=10) as sock,
+    ):
+        sock.sendall(b"GET /live HTTP/1.1\r\nHost: x\r\n\r\n")
+        assert b"200 OK" in sock.recv(4096)
+        started = time.monotonic()
+        assert sock.recv(4096) == b""  # the server closed the idle connection
+        assert time.monotonic() - started < 5
+
+
+def test_d2_an_oversized_body_is_refused_before_it_is_read(tmp_path, fakes) -> None:
+    with (
+        serving(tmp_path, fakes) as (_, port),
+        socket.create_connection(("127.0.0.1", port), timeout=5) as sock,
+    ):
+        size = 300 << 20
+        sock.sendall(b"POST /api/v1/keys HTTP/1.1\r\nHost: x\r\nContent-Length: %d\r\n\r\n" % size)
+        sock.sendall(b" " * 65536)
+        answer = sock.recv(65536)
+        while b"\r\n\r\n" in answer and not answer.rstrip().endswith(b"}"):
+            more = sock.recv(65536)
+            if not more:
+                break
+            answer += more
+    head, _, body = answer.partition(b"\r\n\r\n")
+    assert head.startswith(b"HTTP/1.1 413")
+    assert json.loads(body)["error"]["code"] == "too_large"
+
+
+def test_d20_errors_inside_the_http_layer_use_the_one_shape(tmp_path, fakes) -> None:
+    with serving(tmp_path, fakes) as (_, port):
+        answer = raw_request(port, b"GET /live HTTP/1.1\r\nHost: x\r\nX-Bad: a\x01b\r\n\r\n")
+        head, _, body = answer.partition(b"\r\n\r\n")
+        assert head.split(b" ")[1] == b"400" and b"application/json" in head
+        assert json.loads(body)["error"]["code"] == "bad_input"
+
+
+def test_d15_sigterm_lets_queued_requests_finish(tmp_path, fakes) -> None:
+    import concurrent.futures
+
+    with serving(tmp_path, fakes, "--server-threads", "1") as (proc, port):
+        wait_until(f"http://127.0.0.1:{port}/ready", 200)
+
+        def ask() -> int:
+            return get(f"http://127.0.0.1:{port}/ready")[0]
+
+        with concurrent.futures.ThreadPoolExecutor(24) as pool:
+            futures = [pool.submit(ask) for _ in range(24)]
+            time.sleep(0.05)
+            proc.send_signal(signal.SIGTERM)
+            statuses = [future.result(timeout=15) for future in futures]
+        assert proc.wait(timeout=15) == 0
+    assert statuses == [200] * 24
+
+
+@pytest.mark.parametrize("sig", [signal.SIGHUP, signal.SIGQUIT])
+def test_d15_sighup_and_sigquit_stop_gracefully(tmp_path, fakes, sig: signal.Signals) -> None:
+    with serving(tmp_path, fakes) as (proc, _):
+        proc.send_signal(sig)
+        assert proc.wait(timeout=10) == 0
+        lines = [json.loads(line) for line in proc.stderr.read().splitlines() if line.startswith("{")]  # type: ignore[union-attr]
+    assert lines[-1]["event"] == "stopped"
+    assert not os.path.exists(tmp_path / "harmony.sqlite3-wal")  # checkpointed and closed
+
+
+# --- clear start-up failures: one line, the cause and the fix, exit 1 or 2 ----------------------
+
+
+def fails_with(argv: list[str], code: int, fragment: str, **popen: Any) -> None:
+    result = subprocess.run(
+        [sys.executable, "-m", "harmony", *argv],
+        capture_output=True,
+        text=True,
+        timeout=30,
+        env={k: v for k, v in os.environ.items() if not k.startswith("HARMONY_")},
+        **popen,
+    )
+    lines = result.stderr.strip().splitlines()
+    assert result.returncode == code, result.stderr
+    assert fragment in lines[-1], result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_a_port_in_use_is_one_line_and_exit_1(tmp_path) -> None:
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = busy.getsockname()[1]
+        fails_with(["serve", "--data-dir", str(tmp_path), "--server-port", str(port)], 1, "already in use")
+
+
+def test_an_unknown_host_is_a_configuration_error(tmp_path) -> None:
+    fails_with(
+        ["serve", "--data-dir", str(tmp_path), "--server-host", "no.such.host.invalid"], 2, "server.host"
+    )
+
+
+def test_a_data_dir_that_cannot_be_used_is_one_line(tmp_path) -> None:
+    blocker = tmp_path / "file"
+    blocker.write_text("")
+    fails_with(["serve", "--data-dir", str(blocker / "data")], 1, "data.dir")
+    fails_with(["serve", "--data-dir", str(blocker)], 1, "not a directory")
+
+
+def test_an_unwritable_data_dir_is_one_line(tmp_path) -> None:
+    data = tmp_path / "data"
+    data.mkdir()
+    if os.geteuid() != 0:
+        data.chmod(0o500)
+    elif not os.access("/proc/sys", os.W_OK):  # root writes anywhere but on a read-only mount
+        data = "/proc/sys"  # type: ignore[assignment]
+    else:
+        pytest.skip("running as root, and no read-only mount to stand for an unwritable directory")
+    fails_with(["migrate", "--data-dir", str(data)], 1, "not writable")
+
+
+def test_a_second_harmony_on_the_same_data_dir_is_refused(tmp_path, fakes) -> None:
+    with serving(tmp_path, fakes) as (proc, _):
+        fails_with(["serve", "--data-dir", str(tmp_path), "--server-port", "0"], 1, f"pid {proc.pid}")

@@ -99,3 +99,56 @@ def test_a_newer_database_is_refused(tmp_path, capsys) -> None:
     db.close()
     assert run("migrate", "--data-dir", str(tmp_path))[0] == 1
     assert "newer than this Harmony" in capsys.readouterr().err
+
+
+# --- hostile findings D6, D8, D12: every failure is one line with the right exit code ----------
+
+
+def one_line_error(capsys, fragment: str) -> None:
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err and fragment in err[-1] and not any("Traceback" in line for line in err)
+
+
+def test_check_refuses_nan_durations(tmp_path, capsys) -> None:
+    path = tmp_path / "h.toml"
+    path.write_text("[jobs]\nlease = nan\n")
+    assert run("check", "--config", str(path))[0] == 2
+    one_line_error(capsys, "jobs.lease")
+
+
+def test_config_files_that_are_not_utf8_or_hold_huge_numbers_exit_2(tmp_path, capsys) -> None:
+    path = tmp_path / "h.toml"
+    path.write_bytes(b"\xff\xfe[server]\n")
+    assert run("check", "--config", str(path))[0] == 2
+    one_line_error(capsys, "not UTF-8")
+    path.write_text("[jobs]\nlease = 1" + "0" * 400 + "\n")
+    assert run("check", "--config", str(path))[0] == 2
+    one_line_error(capsys, "jobs.lease")
+
+
+def test_backup_refuses_the_live_database_and_a_missing_directory(tmp_path, capsys) -> None:
+    run("migrate", "--data-dir", str(tmp_path))
+    assert run("backup", str(tmp_path / "harmony.sqlite3"), "--data-dir", str(tmp_path))[0] == 1
+    one_line_error(capsys, "live database")
+    assert run("backup", str(tmp_path / "missing" / "b.db"), "--data-dir", str(tmp_path))[0] == 1
+    one_line_error(capsys, "does not exist")
+
+
+def test_apikey_commands_refuse_bad_ids_and_names_as_usage_errors(tmp_path, capsys) -> None:
+    assert run("apikey", "revoke", str(2**70), "--data-dir", str(tmp_path))[0] == 2
+    assert "not a key id" in capsys.readouterr().err
+    assert run("apikey", "revoke", "١", "--data-dir", str(tmp_path))[0] == 2
+    capsys.readouterr()
+    bad = b"\xed\xa0\x80".decode("utf-8", "surrogateescape")  # how Python hands over invalid UTF-8 argv
+    assert run("apikey", "create", "--name", bad, "--data-dir", str(tmp_path))[0] == 2
+    one_line_error(capsys, "name must be valid Unicode")
+
+
+def test_the_data_directory_and_the_database_are_private(tmp_path) -> None:
+    import os
+    import stat
+
+    data = tmp_path / "new"
+    assert run("migrate", "--data-dir", str(data))[0] == 0
+    assert stat.S_IMODE(os.stat(data).st_mode) == 0o700
+    assert stat.S_IMODE(os.stat(data / "harmony.sqlite3").st_mode) == 0o600

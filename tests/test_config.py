@@ -20,6 +20,8 @@ def values_for(option: config.Option) -> st.SearchStrategy:
         return st.booleans()
     if isinstance(conv, config.Integer):
         return st.integers(conv.minimum, conv.maximum)
+    if isinstance(conv, config.Size):
+        return st.integers(conv.minimum, conv.maximum or 2**50)
     if isinstance(conv, config.Duration):
         low, high = conv.minimum, conv.maximum or 1e6
         whole = st.integers(math.ceil(low), int(high)).map(float)
@@ -171,3 +173,75 @@ def test_effective_masks_secrets() -> None:
 def test_duration_units(count: int, unit: str) -> None:
     seconds = config.Duration(maximum=None)(f"{count}{unit}")
     assert seconds == pytest.approx(count * config.Duration.UNITS[unit or "s"])
+
+
+# --- hostile values (the converters hold at load time, so `harmony check` catches them) ---------
+
+
+@pytest.mark.parametrize(
+    "key",
+    [option.key for option in config.OPTIONS if isinstance(option.convert, config.Duration | config.Number)],
+)
+@pytest.mark.parametrize("literal", ["nan", "inf", "-inf", "1" + "0" * 400])
+def test_no_number_option_accepts_non_finite_or_huge_values(tmp_path, key: str, literal: str) -> None:
+    section, name = key.split(".")
+    path = tmp_path / "c.toml"
+    path.write_text(f"[{section}]\n{name} = {literal}\n")
+    with pytest.raises(ConfigError, match=key.replace(".", r"\.")):
+        config.load(str(path), {})
+
+
+@pytest.mark.parametrize("text", ["٣", "１０", "1e3x", " ", "0x50"])
+def test_numbers_are_ascii_digits_only(text: str) -> None:
+    for key in ("server.port", "upstream.read_timeout", "data.min_free", "spotify.rate"):
+        with pytest.raises(ConfigError):
+            config.load(None, {config.BY_KEY[key].env: text})
+
+
+def test_a_config_file_that_is_not_utf8_is_a_config_error(tmp_path) -> None:
+    path = tmp_path / "c.toml"
+    path.write_bytes(b"\xff\xfe[server]\n")
+    with pytest.raises(ConfigError, match="not UTF-8"):
+        config.load(str(path), {})
+
+
+def test_url_credentials_are_masked_in_effective_and_errors() -> None:
+    cfg = config.load(None, {"HARMONY_SLSKD_URL": "http://admin:hunter2@127.0.0.1:5030/x?token=abc"})
+    shown = {row["key"]: row["value"] for row in cfg.effective()}["slskd.url"]
+    assert "hunter2" not in shown and "admin" not in shown and "abc" not in shown
+    assert shown.startswith("http://********@127.0.0.1:5030/x")
+    with pytest.raises(ConfigError) as info:
+        config.load(None, {"HARMONY_SLSKD_URL": "ftp://admin:hunter2@host"})
+    assert "hunter2" not in info.value.message
+
+
+@given(st.integers(0, 2**50), st.sampled_from(["", "k", "K", "M", "MB", "MiB", "g", "G", "T"]))
+def test_size_units(count: int, unit: str) -> None:
+    value = config.Size()(f"{count}{unit}")
+    assert value == count * config.Size.UNITS[unit[:1].lower()]
+    assert config.Size()(config.Size().render(value)) == value
+
+
+# --- live settings: a source between the file and the environment ------------------------------
+
+
+def test_stored_settings_sit_between_the_file_and_the_environment(tmp_path) -> None:
+    path = tmp_path / "c.toml"
+    path.write_text('[log]\nlevel = "warning"\n')
+    from_file = config.load(str(path), {})
+    changed, problems = from_file.with_stored({"log.level": "debug"})
+    assert not problems
+    assert changed["log.level"] == "debug" and changed.source("log.level") == config.STORED_SOURCE
+    from_env = config.load(str(path), {"HARMONY_LOG_LEVEL": "error"})
+    kept, _ = from_env.with_stored({"log.level": "debug"})
+    assert (
+        kept["log.level"] == "error" and kept.source("log.level") == "environment variable HARMONY_LOG_LEVEL"
+    )
+
+
+def test_stored_values_that_no_longer_apply_are_skipped_not_fatal() -> None:
+    cfg, problems = config.load(None, {}).with_stored(
+        {"log.level": "shout", "server.port": 1, "gone.option": 3}
+    )
+    assert cfg["log.level"] == "info" and cfg["server.port"] == 8337
+    assert set(problems) == {"log.level", "server.port", "gone.option"}
