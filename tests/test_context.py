@@ -38,9 +38,8 @@ def test_a_failed_open_closes_what_it_opened(tmp_path: Any) -> None:
     db.conn().execute(f"PRAGMA user_version = {SCHEMA_VERSION + 1}")
     db.close()
     assert open_files(str(tmp_path)) == []
-    with pytest.raises(DatabaseTooNew):
-        with opened(cfg):
-            pass
+    with pytest.raises(DatabaseTooNew), opened(cfg):
+        pass
     assert open_files(str(tmp_path)) == []  # the database was closed on the way out
 
 
