@@ -147,3 +147,10 @@ def test_error_codes_cover_the_errors_harmony_raises() -> None:
     }
     # config and database_too_new stop the CLI; they never reach an HTTP response.
     assert http_errors - {"config", "database_too_new"} <= documented
+
+
+def test_the_settings_body_names_exactly_the_live_options() -> None:
+    from harmony import config
+
+    body = load_spec()["components"]["schemas"]["SettingsChange"]
+    assert set(body["propertyNames"]["enum"]) == {option.key for option in config.OPTIONS if option.live}
