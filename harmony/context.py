@@ -144,6 +144,7 @@ def open_context(config: Config) -> Context:
             read_timeout=config["upstream.read_timeout"],
             retries=config["upstream.retries"],
             max_retry_after=config["upstream.max_retry_after"],
+            max_cooldown=config["upstream.max_cooldown"],
         )
         stack.callback(upstream.close)
         spotify = Spotify(
@@ -155,6 +156,7 @@ def open_context(config: Config) -> Context:
             accounts_url=config["spotify.accounts_url"],
             redirect_uri=config["spotify.redirect_uri"],
             rate=config["spotify.rate"],
+            market=config["spotify.market"],
         )
         slskd = Slskd(upstream, config["slskd.url"], config["slskd.api_key"])
         queue = Queue(

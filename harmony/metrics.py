@@ -93,3 +93,22 @@ class Metrics:
             ["task"],
             registry=self.registry,
         )
+        # Outbound requests to Spotify and slskd (upstream.py).
+        self.upstream_requests = Counter(
+            "harmony_upstream_requests",
+            "Outbound requests by service and outcome (ok, http_4xx, http_5xx, error, cooldown).",
+            ["service", "outcome"],
+            registry=self.registry,
+        )
+        self.upstream_latency = Histogram(
+            "harmony_upstream_request_duration_seconds",
+            "Outbound request latency by service (one attempt).",
+            ["service"],
+            registry=self.registry,
+        )
+        self.upstream_cooldown = Gauge(
+            "harmony_upstream_cooldown_until_seconds",
+            "Unix time until which a service is cooling down after a long Retry-After (0: none).",
+            ["service"],
+            registry=self.registry,
+        )

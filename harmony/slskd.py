@@ -3,7 +3,12 @@
 Raw payloads never leave this module. Parsing tolerates what real slskd does: null properties
 are omitted (so every optional field is read with a default), enums are flags strings such as
 `"Completed, Succeeded"`, some timestamps have no zone suffix, durations are .NET TimeSpan
-strings, and error bodies are plain or JSON-quoted strings.
+strings, and error bodies are plain or JSON-quoted strings. Every field is read through
+`fields.py`, so a malformed payload is `UpstreamRejected`, never a `TypeError`.
+
+Versions 0.23 to 0.26 differ in ways the client absorbs: the enqueue response (an empty body,
+`failed` as names, `failed` as empty objects), the Transfer keys, and 0.26's retries, which
+make a `Completed, Errored` transfer transient while attempts remain (`Transfer.retrying`).
 """
 
 from __future__ import annotations
@@ -17,11 +22,14 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import quote
 
-from .errors import UpstreamRejected, UpstreamUnavailable
-from .fields import as_int, as_opt_int, as_str
+from .errors import UpstreamUnavailable
+from .fields import as_bool, as_dict, as_float, as_int, as_opt_int, as_str, dicts, expect
 from .upstream import Upstream
 
 SERVICE = "slskd"
+# slskd allows two enqueue requests at a time and answers 429, with no Retry-After, to a third
+# (0.24+). That is a wait, not a failure: this many jittered retries span about a minute.
+ENQUEUE_BUSY_RETRIES = 10
 
 # --- parsing helpers ---------------------------------------------------------------------
 
@@ -33,24 +41,24 @@ def parse_flags(value: object) -> frozenset[str]:
     return frozenset(part.strip() for part in value.split(",") if part.strip())
 
 
-_FRACTION = re.compile(r"(\.\d{1,6})\d*")
+_FRACTION = re.compile(r"(\.[0-9]{1,6})[0-9]*")
 
 
 def parse_time(value: object) -> float | None:
     """An ISO-8601 timestamp, with or without `Z` (untagged times are UTC), to Unix seconds."""
-    if not isinstance(value, str) or not value:
+    if not isinstance(value, str) or not value or not value.isascii():
         return None
     text = _FRACTION.sub(lambda m: m.group(1), value.strip().replace("Z", "+00:00"))
     try:
         when = dt.datetime.fromisoformat(text)
-    except ValueError:
+        if when.tzinfo is None:
+            when = when.replace(tzinfo=dt.UTC)
+        return when.timestamp()
+    except (ValueError, OverflowError, OSError):
         return None
-    if when.tzinfo is None:
-        when = when.replace(tzinfo=dt.UTC)
-    return when.timestamp()
 
 
-_TIMESPAN = re.compile(r"(?:(\d+)\.)?(\d{1,2}):(\d{2}):(\d{2}(?:\.\d+)?)")
+_TIMESPAN = re.compile(r"(?:([0-9]{1,8})\.)?([0-9]{1,2}):([0-9]{2}):([0-9]{2}(?:\.[0-9]+)?)")
 
 
 def parse_timespan(value: object) -> float | None:
@@ -112,8 +120,15 @@ class Search:
     def complete(self) -> bool:
         return "Completed" in self.state
 
+    @property
+    def queued(self) -> bool:
+        """Waiting for one of the daemon's network search slots (its timeout has not started)."""
+        return "Queued" in self.state and not self.complete
+
 
 TERMINAL_FAILURES = frozenset({"Cancelled", "TimedOut", "Errored", "Rejected", "Aborted"})
+# The failures slskd 0.26 retries; rejections, cancellations and size mismatches are final.
+RETRIED_FAILURES = frozenset({"TimedOut", "Errored"})
 
 
 @dataclass(frozen=True)
@@ -136,14 +151,25 @@ class Transfer:
     removed: bool = False
     elapsed: float | None = None
     remaining: float | None = None
+    max_attempts: int = 0  # slskd's transfers.download.retry.attempts; 0: it does not retry
 
     @property
     def succeeded(self) -> bool:
         return {"Completed", "Succeeded"} <= self.state
 
     @property
+    def retrying(self) -> bool:
+        """Failed for now, but slskd (0.26+) will try again: attempts remain for this failure."""
+        return (
+            "Completed" in self.state
+            and bool(self.state & RETRIED_FAILURES)
+            and self.attempts < self.max_attempts
+        )
+
+    @property
     def failed(self) -> bool:
-        return "Completed" in self.state and bool(self.state & TERMINAL_FAILURES)
+        """Failed for good: a failure state that slskd will not retry."""
+        return "Completed" in self.state and bool(self.state & TERMINAL_FAILURES) and not self.retrying
 
     @property
     def queued_remotely(self) -> bool:
@@ -152,6 +178,11 @@ class Transfer:
 
 @dataclass(frozen=True)
 class EnqueueResult:
+    """What slskd did with an enqueue. `failed` names the requested files it did not queue.
+
+    slskd <= 0.23 answers an empty body (and 500 if any file fails): everything was queued, but
+    `enqueued` is empty, so the transfers are found by listing them."""
+
     enqueued: tuple[Transfer, ...] = ()
     failed: tuple[str, ...] = ()
 
@@ -160,6 +191,7 @@ class EnqueueResult:
 class Options:
     downloads_dir: str = ""
     incomplete_dir: str = ""
+    retry_attempts: int = 0  # attempts per download (0.26+); 0 when slskd does not retry
 
 
 def _file(raw: dict[str, Any]) -> File:
@@ -177,10 +209,11 @@ def _file(raw: dict[str, Any]) -> File:
 
 
 def _files(raw: object) -> tuple[File, ...]:
-    return tuple(_file(item) for item in raw if isinstance(item, dict)) if isinstance(raw, list) else ()
+    return tuple(_file(item) for item in dicts(raw))
 
 
-def parse_search(raw: dict[str, Any]) -> Search:
+def parse_search(payload: object) -> Search:
+    raw = expect(payload, dict, "search", SERVICE)
     return Search(
         id=as_str(raw.get("id")),
         text=as_str(raw.get("searchText")),
@@ -192,10 +225,11 @@ def parse_search(raw: dict[str, Any]) -> Search:
     )
 
 
-def parse_response(raw: dict[str, Any]) -> PeerResponse:
+def parse_response(payload: object) -> PeerResponse:
+    raw = expect(payload, dict, "search response", SERVICE)
     return PeerResponse(
         username=as_str(raw.get("username")),
-        has_free_slot=raw.get("hasFreeUploadSlot") is True,
+        has_free_slot=as_bool(raw.get("hasFreeUploadSlot")),
         upload_speed=as_int(raw.get("uploadSpeed")),
         queue_length=as_int(raw.get("queueLength")),
         files=_files(raw.get("files")),
@@ -203,7 +237,9 @@ def parse_response(raw: dict[str, Any]) -> PeerResponse:
     )
 
 
-def parse_transfer(raw: dict[str, Any]) -> Transfer:
+def parse_transfer(payload: object, max_attempts: int = 0) -> Transfer:
+    """A Transfer; `max_attempts` is slskd's retry setting (see `Transfer.retrying`)."""
+    raw = expect(payload, dict, "transfer", SERVICE)
     return Transfer(
         id=as_str(raw.get("id")),
         username=as_str(raw.get("username")),
@@ -211,8 +247,8 @@ def parse_transfer(raw: dict[str, Any]) -> Transfer:
         size=as_int(raw.get("size")),
         state=parse_flags(raw.get("state")),
         bytes_transferred=as_int(raw.get("bytesTransferred")),
-        average_speed=float(raw.get("averageSpeed") or 0.0),
-        percent=float(raw.get("percentComplete") or 0.0),
+        average_speed=as_float(raw.get("averageSpeed")),
+        percent=as_float(raw.get("percentComplete")),
         requested_at=parse_time(raw.get("requestedAt")),
         enqueued_at=parse_time(raw.get("enqueuedAt")),
         started_at=parse_time(raw.get("startedAt")),
@@ -220,27 +256,62 @@ def parse_transfer(raw: dict[str, Any]) -> Transfer:
         place_in_queue=as_opt_int(raw.get("placeInQueue")),
         exception=as_str(raw.get("exception")),
         attempts=as_int(raw.get("attempts")),
-        removed=raw.get("removed") is True,
+        removed=as_bool(raw.get("removed")),
         elapsed=parse_timespan(raw.get("elapsedTime")),
         remaining=parse_timespan(raw.get("remainingTime")),
+        max_attempts=max_attempts,
     )
 
 
-def _user_transfers(users: object) -> Iterable[Transfer]:
+def parse_transfers(payload: object, max_attempts: int = 0) -> list[Transfer]:
     """Flatten `[UserResponse{username, directories[{files[Transfer]}]}]`."""
-    for user in users if isinstance(users, list) else []:
-        if not isinstance(user, dict):
-            continue
-        for directory in user.get("directories") or []:
-            for item in (directory or {}).get("files") or []:
-                if isinstance(item, dict):
-                    yield parse_transfer(item)
+    users = expect(payload, list, "transfer list", SERVICE)
+    return [
+        parse_transfer(item, max_attempts)
+        for user in dicts(users)
+        for directory in dicts(user.get("directories"))
+        for item in dicts(directory.get("files"))
+    ]
 
 
-def _expect(payload: object, kind: type, what: str) -> Any:
-    if not isinstance(payload, kind):
-        raise UpstreamRejected(f"slskd sent an unexpected {what} payload", service=SERVICE)
-    return payload
+def parse_enqueue(payload: object, requested: Iterable[str], max_attempts: int = 0) -> EnqueueResult:
+    """The enqueue response of any slskd version; failed = requested minus enqueued names.
+
+    The `failed` list itself is not read: 0.24-0.25 send file names, 0.26 sends one `{}` per
+    failure (a serialised value tuple), so only the names in `enqueued` can be trusted."""
+    if payload is None:  # slskd <= 0.23: 201 with an empty body, every file queued
+        return EnqueueResult()
+    raw = expect(payload, dict, "enqueue", SERVICE)
+    enqueued = tuple(parse_transfer(item, max_attempts) for item in dicts(raw.get("enqueued")))
+    names = {t.filename for t in enqueued}
+    failed = tuple(dict.fromkeys(name for name in requested if name not in names))
+    return EnqueueResult(enqueued, failed)
+
+
+def parse_application(payload: object) -> ServerState:
+    """`GET /application`: the Soulseek connection, the daemon's version and user."""
+    app = expect(payload, dict, "application", SERVICE)
+    server = as_dict(app.get("server"))
+    flags = parse_flags(server.get("state"))
+    return ServerState(
+        connected=as_bool(server.get("isConnected")) or "Connected" in flags,
+        logged_in=as_bool(server.get("isLoggedIn")) or "LoggedIn" in flags,
+        state=flags,
+        version=as_str(as_dict(app.get("version")).get("current")),
+        username=as_str(as_dict(app.get("user")).get("username")),
+    )
+
+
+def parse_options(payload: object) -> Options:
+    """`GET /options`: the directories, and the download retry setting of 0.26+."""
+    raw = expect(payload, dict, "options", SERVICE)
+    directories = as_dict(raw.get("directories"))
+    retry = as_dict(as_dict(as_dict(raw.get("transfers")).get("download")).get("retry"))
+    return Options(
+        downloads_dir=as_str(directories.get("downloads")),
+        incomplete_dir=as_str(directories.get("incomplete")),
+        retry_attempts=max(0, as_int(retry.get("attempts"))),
+    )
 
 
 # --- the client --------------------------------------------------------------------------
@@ -259,6 +330,10 @@ class Slskd:
         # slskd starts one search at a time and answers 429 to an overlapping creation; our own
         # threads queue here instead of provoking it.
         self._create_lock = threading.Lock()
+        # Enqueues hold one of slskd's two enqueue slots while it connects to the peer (seconds);
+        # ours go one at a time, leaving the other slot to the web UI and other tools.
+        self._enqueue_lock = threading.Lock()
+        self._retry_attempts: int | None = None  # slskd's retry setting, read from /options
 
     def _call(self, method: str, path: str, *, ok: tuple[int, ...] = (), **kw: Any) -> Any:
         response = self.upstream.request(SERVICE, method, self.api + path, headers=self.headers, ok=ok, **kw)
@@ -268,28 +343,21 @@ class Slskd:
 
     # application and server
 
-    def state(self, *, quick: bool = False) -> ServerState:
+    def state(self, *, quick: bool = False, probe: bool = False) -> ServerState:
         """Connection and login state of the daemon to the Soulseek network."""
-        app = _expect(self._call("GET", "/application", quick=quick), dict, "application")
-        server = app.get("server") if isinstance(app.get("server"), dict) else {}
-        version = app.get("version") if isinstance(app.get("version"), dict) else {}
-        user = app.get("user") if isinstance(app.get("user"), dict) else {}
-        flags = parse_flags(server.get("state"))
-        return ServerState(
-            connected=server.get("isConnected") is True or "Connected" in flags,
-            logged_in=server.get("isLoggedIn") is True or "LoggedIn" in flags,
-            state=flags,
-            version=as_str(version.get("current")),
-            username=as_str(user.get("username")),
-        )
+        return parse_application(self._call("GET", "/application", quick=quick, ignore_cooldown=probe))
 
-    def options(self) -> Options:
-        raw = _expect(self._call("GET", "/options"), dict, "options")
-        directories = raw.get("directories") if isinstance(raw.get("directories"), dict) else {}
-        return Options(
-            downloads_dir=as_str(directories.get("downloads")),
-            incomplete_dir=as_str(directories.get("incomplete")),
-        )
+    def options(self, *, quick: bool = False, probe: bool = False) -> Options:
+        """The daemon's options; also refreshes the retry setting `Transfer.retrying` uses."""
+        options = parse_options(self._call("GET", "/options", quick=quick, ignore_cooldown=probe))
+        self._retry_attempts = options.retry_attempts
+        return options
+
+    def _max_attempts(self) -> int:
+        """slskd's retry setting: read once, then refreshed by every probe."""
+        if self._retry_attempts is None:
+            self.options()
+        return self._retry_attempts or 0
 
     # searches
 
@@ -304,16 +372,16 @@ class Slskd:
         # upstream policy may repeat this POST; other failures are not repeated.
         with self._create_lock:
             raw = self._call("POST", "/searches", json_body=body, idempotent=False)
-        return parse_search(_expect(raw, dict, "search"))
+        return parse_search(raw)
 
     def search(self, search_id: str) -> Search | None:
         raw = self._call("GET", f"/searches/{quote(search_id, safe='')}", ok=(404,))
-        return parse_search(_expect(raw, dict, "search")) if raw is not None else None
+        return parse_search(raw) if raw is not None else None
 
     def search_responses(self, search_id: str) -> list[PeerResponse]:
         """Responses of a completed search (slskd stores them only once the search completes)."""
         raw = self._call("GET", f"/searches/{quote(search_id, safe='')}/responses")
-        return [parse_response(item) for item in _expect(raw, list, "responses") if isinstance(item, dict)]
+        return [parse_response(item) for item in dicts(expect(raw, list, "responses", SERVICE))]
 
     def stop_search(self, search_id: str) -> None:
         self._call("PUT", f"/searches/{quote(search_id, safe='')}", ok=(404,))
@@ -324,23 +392,26 @@ class Slskd:
     # transfers
 
     def enqueue(self, username: str, files: Iterable[File]) -> EnqueueResult:
-        """Queue downloads from one user; the filenames and sizes must be exactly as searched."""
-        body = [{"filename": f.filename, "size": f.size} for f in files]
-        raw = self._call(
-            "POST", f"/transfers/downloads/{quote(username, safe='')}", json_body=body, idempotent=False
-        )
-        if not isinstance(raw, dict):  # slskd <= 0.23 answers 201 with an empty body
-            return EnqueueResult()
-        enqueued = tuple(parse_transfer(t) for t in raw.get("enqueued") or [] if isinstance(t, dict))
-        failed = tuple(
-            item if isinstance(item, str) else as_str((item or {}).get("filename"))
-            for item in raw.get("failed") or []
-        )
-        return EnqueueResult(enqueued, failed)
+        """Queue downloads from one user; the filenames and sizes must be exactly as searched.
+
+        slskd's 429 to a busy enqueue means nothing was queued, so it is waited out (about a
+        minute at most) and the POST repeated; any other failure is not repeated."""
+        wanted = list(files)
+        body = [{"filename": f.filename, "size": f.size} for f in wanted]
+        max_attempts = self._max_attempts()
+        with self._enqueue_lock:
+            raw = self._call(
+                "POST",
+                f"/transfers/downloads/{quote(username, safe='')}",
+                json_body=body,
+                idempotent=False,
+                retries=ENQUEUE_BUSY_RETRIES,
+            )
+        return parse_enqueue(raw, [f.filename for f in wanted], max_attempts)
 
     def downloads(self) -> list[Transfer]:
         """Every download of every user, in one call (the reconciler's single poll)."""
-        return list(_user_transfers(self._call("GET", "/transfers/downloads")))
+        return parse_transfers(self._call("GET", "/transfers/downloads"), self._max_attempts())
 
     def transfer(self, username: str, transfer_id: str) -> Transfer | None:
         raw = self._call(
@@ -348,7 +419,7 @@ class Slskd:
             f"/transfers/downloads/{quote(username, safe='')}/{quote(transfer_id, safe='')}",
             ok=(404,),
         )
-        return parse_transfer(raw) if isinstance(raw, dict) else None
+        return parse_transfer(raw, self._max_attempts()) if raw is not None else None
 
     def cancel(self, username: str, transfer_id: str, *, remove: bool = False) -> None:
         """Cancel (and optionally remove) a download. Unknown ids are fine (older slskd: 404)."""
@@ -367,8 +438,12 @@ class Slskd:
     # health
 
     def probe(self) -> str:
-        """For /ready: raise unless slskd answers and is logged in to Soulseek."""
-        state = self.state(quick=True)
+        """For /ready: raise unless slskd answers and is logged in to Soulseek.
+
+        Asks slskd even while it cools down after a long Retry-After, so a healthy daemon
+        ends the cooldown within one probe interval; refreshes the retry setting too."""
+        state = self.state(quick=True, probe=True)
+        self.options(quick=True, probe=True)
         if not state.logged_in:
             raise UpstreamUnavailable(
                 f"slskd is not logged in to Soulseek (state: {', '.join(sorted(state.state)) or 'unknown'})"

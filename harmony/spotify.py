@@ -7,13 +7,30 @@ expires. Every request passes one process-wide token bucket sized for Spotify's 
 window, then the shared upstream policy.
 
 Payloads become dataclasses here and nowhere else. Fields that Development Mode apps no longer
-get (popularity, genres, markets, ...) are never required; `external_ids` is optional.
+get (popularity, genres, markets, ...) are never required; `external_ids` is optional. Every
+field is read through `fields.py`, so a malformed payload is `UpstreamRejected`.
+
+What the real service does that this client is built around (see `spec/fakes-audit.md`):
+
+- refresh tokens expire 6 months after the user authorised Harmony, and refreshing does not
+  extend that; only `invalid_grant` means the authorisation is gone, so a failing token
+  endpoint never costs the user their connection, and one refresh runs at a time (a
+  single-use refresh token must not be spent twice);
+- the user's authorisation came from PKCE, so its refresh sends the client id and no secret;
+- artist albums without a market list a release once per set of markets;
+- Spotify-owned playlists answer 404 to Development Mode apps, other users' playlists 403,
+  and users not on the app's allowlist get a plain-text 403.
+
+The column `spotify_auth.updated_at` is when the user last authorised Harmony (a refresh
+leaves it alone): the refresh token's 6 months run from it.
 """
 
 from __future__ import annotations
 
 import base64
+import contextlib
 import hashlib
+import re
 import secrets
 import threading
 import time
@@ -23,9 +40,17 @@ from typing import Any
 from urllib.parse import urlencode
 
 from .db import Database
-from .errors import BadInput, NotFound, UpstreamCoolingDown, UpstreamRejected
-from .fields import as_dict, as_int, as_list, as_str
-from .upstream import Upstream
+from .errors import (
+    BadInput,
+    ConfigError,
+    NotConfigured,
+    NotFound,
+    UpstreamCoolingDown,
+    UpstreamRejected,
+    UpstreamUnavailable,
+)
+from .fields import as_bool, as_dict, as_int, as_list, as_opt_str, as_str, dicts, expect
+from .upstream import Upstream, clock_time
 
 SERVICE = "spotify"
 SCOPES = (
@@ -35,6 +60,16 @@ REFRESH_MARGIN = 60.0  # refresh a token this long before it expires
 PKCE_TTL = 900.0  # an authorisation must be completed within 15 minutes
 PAGE_CAPS = {"artist_albums": 10, "album_tracks": 50, "playlist_items": 50, "following": 50, "saved": 50}
 BATCH_CAPS = {"albums": 20, "tracks": 50}
+# Spotify's refresh tokens expire "6 months" after the original authorisation (since 2026);
+# counted short, so Harmony never promises a day the token does not have.
+REFRESH_TOKEN_LIFETIME = 182 * 86400.0
+REFRESH_WARNING = 14 * 86400.0  # /ready warns this long before the refresh token expires
+# Ids of Spotify's editorial and algorithmic playlists, which Development Mode apps cannot read.
+SPOTIFY_OWNED_PREFIX = "37i9"
+NOT_REGISTERED = (
+    "Spotify refused this account: a Development Mode app serves only the users on its allowlist. "
+    "Add the account under User Management in the Spotify Developer Dashboard, then connect again"
+)
 
 
 # --- rate limiting -----------------------------------------------------------------------
@@ -151,15 +186,32 @@ def _image(raw: dict[str, Any]) -> str:
     return str(images[0]["url"]) if images else ""  # Spotify lists the widest first
 
 
-def parse_artist_ref(raw: dict[str, Any]) -> ArtistRef:
+def _object(payload: object, what: str) -> dict[str, Any]:
+    result: dict[str, Any] = expect(payload, dict, what, SERVICE)
+    return result
+
+
+def parse_artist_ref(payload: object) -> ArtistRef:
+    raw = _object(payload, "artist")
     return ArtistRef(as_str(raw.get("id")), as_str(raw.get("name")))
 
 
+def parse_artist(payload: object) -> Artist:
+    raw = _object(payload, "artist")
+    return Artist(as_str(raw.get("id")), as_str(raw.get("name")), _image(raw))
+
+
 def parse_artists(raw: object) -> tuple[ArtistRef, ...]:
-    return tuple(parse_artist_ref(a) for a in as_list(raw) if isinstance(a, dict))
+    return tuple(parse_artist_ref(a) for a in dicts(raw))
 
 
-def parse_album_ref(raw: dict[str, Any]) -> AlbumRef:
+def parse_user(payload: object) -> User:
+    raw = _object(payload, "user")
+    return User(as_str(raw.get("id")), as_str(raw.get("display_name")) or as_str(raw.get("id")))
+
+
+def parse_album_ref(payload: object) -> AlbumRef:
+    raw = _object(payload, "album")
     return AlbumRef(
         id=as_str(raw.get("id")),
         name=as_str(raw.get("name")),
@@ -173,24 +225,26 @@ def parse_album_ref(raw: dict[str, Any]) -> AlbumRef:
     )
 
 
-def parse_track(raw: dict[str, Any], album: AlbumRef | None = None) -> Track:
+def parse_track(payload: object, album: AlbumRef | None = None) -> Track:
+    raw = _object(payload, "track")
     isrc = as_dict(raw.get("external_ids")).get("isrc")
     embedded = raw.get("album")
     return Track(
-        id=raw.get("id") if isinstance(raw.get("id"), str) else None,
+        id=as_opt_str(raw.get("id")),
         name=as_str(raw.get("name")),
         artists=parse_artists(raw.get("artists")),
         duration_ms=as_int(raw.get("duration_ms")),
         track_number=as_int(raw.get("track_number"), 1),
         disc_number=as_int(raw.get("disc_number"), 1),
-        explicit=raw.get("explicit") is True,
+        explicit=as_bool(raw.get("explicit")),
         isrc=isrc.upper() if isinstance(isrc, str) and isrc else None,
         album=parse_album_ref(embedded) if isinstance(embedded, dict) else album,
-        is_local=raw.get("is_local") is True,
+        is_local=as_bool(raw.get("is_local")),
     )
 
 
-def parse_playlist(raw: dict[str, Any]) -> Playlist:
+def parse_playlist(payload: object) -> Playlist:
+    raw = _object(payload, "playlist")
     items = as_dict(raw.get("items")) or as_dict(raw.get("tracks"))
     return Playlist(
         id=as_str(raw.get("id")),
@@ -198,18 +252,43 @@ def parse_playlist(raw: dict[str, Any]) -> Playlist:
         snapshot_id=as_str(raw.get("snapshot_id")),
         owner_id=as_str(as_dict(raw.get("owner")).get("id")),
         total=as_int(items.get("total")),
-        collaborative=raw.get("collaborative") is True,
+        collaborative=as_bool(raw.get("collaborative")),
     )
 
 
-def parse_playlist_item(raw: dict[str, Any]) -> PlaylistItem:
+def parse_playlist_item(payload: object) -> PlaylistItem:
+    """One playlist entry: `item` (2026), else the older `track`. Episodes, in either shape
+    (`type: "episode"`, or a track-like object flagged `episode: true`), and null entries
+    have no track."""
+    raw = _object(payload, "playlist item")
     entry = raw.get("item") if isinstance(raw.get("item"), dict) else raw.get("track")
     track = None
-    if isinstance(entry, dict) and as_str(entry.get("type"), "track") == "track":
+    if (
+        isinstance(entry, dict)
+        and as_str(entry.get("type"), "track") == "track"
+        and not as_bool(entry.get("episode"))
+    ):
         track = parse_track(entry)
-    return PlaylistItem(
-        added_at=raw.get("added_at") if isinstance(raw.get("added_at"), str) else None, track=track
-    )
+    return PlaylistItem(added_at=as_opt_str(raw.get("added_at")), track=track)
+
+
+def collapse_duplicates(albums: Sequence[AlbumRef]) -> list[AlbumRef]:
+    """The first of each release listed more than once: Spotify lists a release once per set of
+    markets (under different ids) when no market narrows it. Same name, type, date and number
+    of tracks means the same release."""
+    seen: set[tuple[str, str, str, int]] = set()
+    out = []
+    for album in albums:
+        key = (album.name.casefold(), album.album_type, album.release_date, album.total_tracks)
+        if key not in seen:
+            seen.add(key)
+            out.append(album)
+    return out
+
+
+def spotify_owned(playlist_id: str) -> bool:
+    """An editorial or algorithmic playlist (Spotify's own ids start with `37i9`)."""
+    return playlist_id.startswith(SPOTIFY_OWNED_PREFIX)
 
 
 def pkce_pair() -> tuple[str, str]:
@@ -234,8 +313,14 @@ class Spotify:
         accounts_url: str,
         redirect_uri: str = "",
         rate: float = 2.5,
+        market: str = "US",
         clock: Callable[[], float] = time.time,
     ) -> None:
+        market = market.strip().upper()
+        if not re.fullmatch(r"[A-Z]{2}", market):
+            raise ConfigError(
+                f"option spotify.market: {market!r} is not a two-letter country code (ISO 3166-1)"
+            )
         self.upstream = upstream
         self.db = db
         self.client_id = client_id
@@ -243,11 +328,14 @@ class Spotify:
         self.api = api_url.rstrip("/")
         self.accounts = accounts_url.rstrip("/")
         self.redirect_uri = redirect_uri
+        self.market = market
         self.bucket = TokenBucket(rate)
         self.clock = clock
         self._app_token: tuple[str, float] | None = None
         self._batch_refused = False  # set once Spotify answers 403 to a batch read
         self._lock = threading.Lock()
+        # One refresh of the user's token at a time; the others wait and use its result.
+        self._refresh_lock = threading.Lock()
 
     @property
     def configured(self) -> bool:
@@ -255,11 +343,13 @@ class Spotify:
 
     def _require_configured(self) -> None:
         if not self.configured:
-            raise BadInput("Spotify is not configured: set spotify.client_id and spotify.client_secret")
+            raise NotConfigured("Spotify is not configured: set spotify.client_id and spotify.client_secret")
 
     # --- tokens ------------------------------------------------------------------------
 
     def _token_request(self, form: dict[str, str], *, basic: bool, quick: bool = False) -> dict[str, Any]:
+        """POST to the accounts service. A refusal is UpstreamRejected carrying the OAuth
+        `error` code in `details["oauth_error"]` (`invalid_grant`, `invalid_client`, ...)."""
         headers = {"Content-Type": "application/x-www-form-urlencoded"}
         if basic:
             pair = f"{self.client_id}:{self.client_secret}".encode()
@@ -271,9 +361,19 @@ class Spotify:
             self.accounts + "/api/token",
             headers=headers,
             body=urlencode(form).encode(),
+            ok=(400, 401),
             quick=quick,
         )
         payload = as_dict(response.json())
+        if response.status >= 400:
+            error = as_str(payload.get("error"), "refused")
+            description = as_str(payload.get("error_description")) or error
+            raise UpstreamRejected(
+                f"Spotify answered {response.status}: {description[:200]}",
+                service=SERVICE,
+                status=response.status,
+                oauth_error=error[:50],
+            )
         if not isinstance(payload.get("access_token"), str):
             raise UpstreamRejected("Spotify token response has no access_token", service=SERVICE)
         return payload
@@ -295,7 +395,7 @@ class Spotify:
         self._require_configured()
         redirect = redirect_uri or self.redirect_uri
         if not redirect:
-            raise BadInput("spotify.redirect_uri is not set")
+            raise NotConfigured("spotify.redirect_uri is not set")
         verifier, challenge = pkce_pair()
         state = secrets.token_urlsafe(24)
         now = self.clock()
@@ -340,7 +440,7 @@ class Spotify:
         )
         if not isinstance(payload.get("refresh_token"), str):
             raise UpstreamRejected("Spotify token response has no refresh_token", service=SERVICE)
-        self._store_user_token(payload, payload["refresh_token"])
+        self._store_authorization(payload, payload["refresh_token"])
         user = self.me()
         with self.db.write() as conn:
             conn.execute(
@@ -349,7 +449,8 @@ class Spotify:
             )
         return user
 
-    def _store_user_token(self, payload: dict[str, Any], refresh_token: str) -> None:
+    def _store_authorization(self, payload: dict[str, Any], refresh_token: str) -> None:
+        """Keep the tokens of a new authorisation; `updated_at` records when it was given."""
         now = self.clock()
         with self.db.write() as conn:
             conn.execute(
@@ -370,80 +471,124 @@ class Spotify:
             )
 
     def authorization(self) -> dict[str, Any] | None:
-        """The stored user authorisation without its tokens, or None."""
-        return self.db.query_one(
-            "SELECT user_id, display_name, scope, expires_at, updated_at, revoked_reason FROM spotify_auth"
+        """The stored user authorisation without its tokens, or None: who, which scopes, when
+        the access token expires, when the user authorised Harmony and when that authorisation
+        (the refresh token) expires, and why Spotify refused it, if it did."""
+        row = self.db.query_one(
+            "SELECT user_id, display_name, scope, expires_at, updated_at AS authorized_at, revoked_reason "
+            "FROM spotify_auth"
         )
+        if row is None:
+            return None
+        return {**row, "refresh_expires_at": row["authorized_at"] + REFRESH_TOKEN_LIFETIME}
 
     def disconnect(self) -> None:
         with self.db.write() as conn:
             conn.execute("DELETE FROM spotify_auth")
 
-    def user_token(self) -> str:
-        """The user's access token, refreshed when it is about to expire.
-
-        Raises BadInput when Spotify was never connected and UpstreamRejected when Spotify
-        refused the refresh token (the user revoked access): connect again then.
-        """
+    def _user_row(self) -> dict[str, Any]:
         self._require_configured()
         row = self.db.query_one(
             "SELECT access_token, refresh_token, expires_at, revoked_reason FROM spotify_auth"
         )
         if row is None:
-            raise BadInput("Spotify is not connected: start the authorisation from the settings")
+            raise NotConfigured("Spotify is not connected: start the authorisation from the settings")
         if row["revoked_reason"]:
             raise UpstreamRejected(
-                f"Spotify authorisation was revoked ({row['revoked_reason']}); connect again"
+                f"Spotify no longer accepts Harmony's authorisation ({row['revoked_reason']}); connect again",
+                service=SERVICE,
             )
+        return row
+
+    def user_token(self) -> str:
+        """The user's access token, refreshed when it is about to expire.
+
+        One refresh runs at a time; threads that need a token meanwhile wait for it and use its
+        result, so a single-use refresh token is never spent twice. Raises NotConfigured when
+        Spotify was never connected, UpstreamRejected when Spotify refused the refresh token
+        with `invalid_grant` (revoked, or past its 6 months: connect again), and
+        UpstreamUnavailable when the token endpoint fails; only `invalid_grant` marks the
+        authorisation refused.
+        """
+        row = self._user_row()
         if row["expires_at"] - REFRESH_MARGIN > self.clock():
             return str(row["access_token"])
+        with self._refresh_lock:
+            row = self._user_row()  # another thread may have refreshed while this one waited
+            if row["expires_at"] - REFRESH_MARGIN > self.clock():
+                return str(row["access_token"])
+            return self._refresh(row)
+
+    def _refresh(self, row: dict[str, Any]) -> str:
+        # The refresh token came from PKCE, so the refresh is the public-client one: the client
+        # id in the form and no secret, whether or not one is configured.
+        form = {
+            "grant_type": "refresh_token",
+            "refresh_token": row["refresh_token"],
+            "client_id": self.client_id,
+        }
         try:
-            payload = self._token_request(
-                {
-                    "grant_type": "refresh_token",
-                    "refresh_token": row["refresh_token"],
-                    "client_id": self.client_id,
-                },
-                basic=bool(self.client_secret),
-            )
+            payload = self._token_request(form, basic=False)
         except UpstreamRejected as exc:
-            if exc.details.get("status") in (400, 401):
-                with self.db.write() as conn:
-                    conn.execute(
-                        "UPDATE spotify_auth SET revoked_reason = ? WHERE id = 1", (exc.message[:200],)
-                    )
-                raise UpstreamRejected(
-                    "Spotify refused the refresh token; connect again", service=SERVICE
-                ) from None
-            raise
+            if exc.details.get("oauth_error") != "invalid_grant":
+                raise
+            with self.db.write() as conn:
+                conn.execute("UPDATE spotify_auth SET revoked_reason = ? WHERE id = 1", (exc.message[:200],))
+            raise UpstreamRejected(
+                f"Spotify refused the refresh token ({exc.message}); connect again",
+                service=SERVICE,
+                status=exc.details.get("status"),
+            ) from None
         # Spotify may or may not rotate the refresh token; keep the old one when it does not.
-        self._store_user_token(payload, as_str(payload.get("refresh_token")) or row["refresh_token"])
+        # The authorisation time stays: refreshing does not extend the refresh token's life.
+        with self.db.write() as conn:
+            conn.execute(
+                "UPDATE spotify_auth SET access_token = ?, refresh_token = ?, "
+                "scope = COALESCE(NULLIF(?, ''), scope), expires_at = ? WHERE id = 1",
+                (
+                    payload["access_token"],
+                    as_str(payload.get("refresh_token")) or row["refresh_token"],
+                    as_str(payload.get("scope")),
+                    self.clock() + as_int(payload.get("expires_in"), 3600),
+                ),
+            )
         return str(payload["access_token"])
 
-    def _expire_user_token(self) -> None:
+    def _expire_user_token(self, token: str) -> None:
+        """Mark `token` expired (Spotify said 401), unless a newer token has replaced it."""
         with self.db.write() as conn:
-            conn.execute("UPDATE spotify_auth SET expires_at = 0 WHERE id = 1")
+            conn.execute("UPDATE spotify_auth SET expires_at = 0 WHERE id = 1 AND access_token = ?", (token,))
 
     # --- requests ----------------------------------------------------------------------
 
-    def _get(self, path: str, params: dict[str, Any] | None = None, *, user: bool = False) -> Any:
-        """GET an API path as the app (or the user); a 401 refreshes the token and retries once."""
+    def _get(
+        self, path: str, params: dict[str, Any] | None = None, *, user: bool = False, quick: bool = False
+    ) -> Any:
+        """GET an API path as the app (or the user); a 401 refreshes the token and retries once.
+
+        404 is NotFound; the plain-text 403 for a user not on the app's allowlist becomes a
+        message naming the fix; other refusals are UpstreamRejected with Spotify's status."""
         query = urlencode({k: v for k, v in (params or {}).items() if v is not None})
         url = f"{self.api}{path}" + (f"?{query}" if query else "")
         for attempt in (1, 2):
-            token = self.user_token() if user else self.app_token()
+            token = self.user_token() if user else self.app_token(quick=quick)
             self.bucket.acquire()
             try:
                 response = self.upstream.request(
-                    SERVICE, "GET", url, headers={"Authorization": f"Bearer {token}"}, ok=(404,)
+                    SERVICE, "GET", url, headers={"Authorization": f"Bearer {token}"}, ok=(404,), quick=quick
                 )
             except UpstreamRejected as exc:
-                if exc.details.get("status") == 401 and attempt == 1:
+                status = exc.details.get("status")
+                if status == 401 and attempt == 1:
                     if user:
-                        self._expire_user_token()
+                        self._expire_user_token(token)
                     else:
                         self._app_token = None
                     continue
+                if status == 403 and "not registered in the developer dashboard" in exc.message.lower():
+                    raise UpstreamRejected(
+                        NOT_REGISTERED, service=SERVICE, status=403, reason="user_not_registered"
+                    ) from None
                 raise
             if response.status == 404:
                 raise NotFound(f"Spotify has no {path}", path=path)
@@ -452,7 +597,7 @@ class Spotify:
 
     def _pages(
         self, path: str, params: dict[str, Any], cap: int, *, user: bool = False, key: str | None = None
-    ):
+    ) -> Iterator[dict[str, Any]]:
         """Yield every item of an offset-paged list, `cap` items a request."""
         offset = 0
         while True:
@@ -467,22 +612,29 @@ class Spotify:
     # --- catalogue ---------------------------------------------------------------------
 
     def artist(self, artist_id: str) -> Artist:
-        raw = as_dict(self._get(f"/artists/{artist_id}"))
-        return Artist(as_str(raw.get("id")), as_str(raw.get("name")), _image(raw))
+        return parse_artist(self._get(f"/artists/{artist_id}"))
 
     def artist_albums(
-        self, artist_id: str, include_groups: Sequence[str] = ("album", "single", "compilation")
+        self,
+        artist_id: str,
+        include_groups: Sequence[str] = ("album", "single", "compilation"),
+        *,
+        user: bool = False,
     ) -> list[AlbumRef]:
-        params = {"include_groups": ",".join(include_groups)}
+        """An artist's releases, each once. With `user`, as the user sees them (their token and
+        `market=from_token`); else with the app token in `spotify.market`. Duplicates that slip
+        through anyway are collapsed (`collapse_duplicates`)."""
+        params = {"include_groups": ",".join(include_groups), "market": "from_token" if user else self.market}
         cap = PAGE_CAPS["artist_albums"]
-        return [parse_album_ref(raw) for raw in self._pages(f"/artists/{artist_id}/albums", params, cap)]
+        pages = self._pages(f"/artists/{artist_id}/albums", params, cap, user=user)
+        return collapse_duplicates([parse_album_ref(raw) for raw in pages])
 
     def album(self, album_id: str) -> Album:
         """An album with all its tracks (following the track paging past the embedded first page)."""
-        raw = as_dict(self._get(f"/albums/{album_id}"))
-        return self._album(raw)
+        return self._album(self._get(f"/albums/{album_id}"))
 
-    def _album(self, raw: dict[str, Any]) -> Album:
+    def _album(self, payload: object) -> Album:
+        raw = _object(payload, "album")
         ref = parse_album_ref(raw)
         embedded = as_dict(raw.get("tracks"))
         tracks = [parse_track(t, ref) for t in as_list(embedded.get("items")) if isinstance(t, dict)]
@@ -523,21 +675,16 @@ class Spotify:
         return out
 
     def track(self, track_id: str) -> Track:
-        return parse_track(as_dict(self._get(f"/tracks/{track_id}")))
+        return parse_track(self._get(f"/tracks/{track_id}"))
 
     def search_tracks(self, query: str, limit: int = 10) -> list[Track]:
         payload = as_dict(self._get("/search", {"q": query, "type": "track", "limit": min(limit, 10)}))
-        return [
-            parse_track(raw)
-            for raw in as_list(as_dict(payload.get("tracks")).get("items"))
-            if isinstance(raw, dict)
-        ]
+        return [parse_track(raw) for raw in dicts(as_dict(payload.get("tracks")).get("items"))]
 
     # --- the user's library ------------------------------------------------------------
 
     def me(self) -> User:
-        raw = as_dict(self._get("/me", user=True))
-        return User(as_str(raw.get("id")), as_str(raw.get("display_name")) or as_str(raw.get("id")))
+        return parse_user(self._get("/me", user=True))
 
     def followed_artists(self) -> Iterator[Artist]:
         """Every followed artist, following the `after` cursor."""
@@ -545,8 +692,8 @@ class Spotify:
         while True:
             params = {"type": "artist", "limit": PAGE_CAPS["following"], "after": after}
             paging = as_dict(as_dict(self._get("/me/following", params, user=True)).get("artists"))
-            items = [i for i in as_list(paging.get("items")) if isinstance(i, dict)]
-            yield from (Artist(as_str(i.get("id")), as_str(i.get("name")), _image(i)) for i in items)
+            items = dicts(paging.get("items"))
+            yield from (parse_artist(i) for i in items)
             after = as_dict(paging.get("cursors")).get("after")
             if not items or not paging.get("next") or not isinstance(after, str):
                 return
@@ -555,13 +702,46 @@ class Spotify:
         return [parse_playlist(raw) for raw in self._pages("/me/playlists", {}, 50, user=True)]
 
     def playlist(self, playlist_id: str) -> Playlist:
+        """A playlist's metadata and snapshot. NotFound means it is gone; a Spotify-owned one
+        this app may not read is UpstreamRejected (`details["reason"]`), never NotFound."""
         fields = "id,name,snapshot_id,owner(id),collaborative,items(total),tracks(total)"
-        return parse_playlist(as_dict(self._get(f"/playlists/{playlist_id}", {"fields": fields}, user=True)))
+        with self._playlist_errors(playlist_id):
+            return parse_playlist(self._get(f"/playlists/{playlist_id}", {"fields": fields}, user=True))
 
     def playlist_items(self, playlist_id: str) -> Iterator[PlaylistItem]:
-        """Every entry of a playlist (50 a request, so 5k tracks are 100 requests)."""
-        for raw in self._pages(f"/playlists/{playlist_id}/items", {}, PAGE_CAPS["playlist_items"], user=True):
-            yield parse_playlist_item(raw)
+        """Every entry of a playlist (50 a request, so 5k tracks are 100 requests). Errors as
+        `playlist`; another user's playlist is UpstreamRejected with a 403 saying why."""
+        path = f"/playlists/{playlist_id}/items"
+        with self._playlist_errors(playlist_id):
+            for raw in self._pages(path, {}, PAGE_CAPS["playlist_items"], user=True):
+                yield parse_playlist_item(raw)
+
+    @contextlib.contextmanager
+    def _playlist_errors(self, playlist_id: str) -> Iterator[None]:
+        try:
+            yield
+        except NotFound:
+            if spotify_owned(playlist_id):
+                raise UpstreamRejected(
+                    f"playlist {playlist_id} is Spotify's own (editorial or algorithmic): Spotify does "
+                    "not let Development Mode apps read it, but it still exists",
+                    service=SERVICE,
+                    status=404,
+                    reason="spotify_owned",
+                ) from None
+            raise NotFound(
+                f"Spotify has no playlist {playlist_id}: it was deleted", playlist=playlist_id
+            ) from None
+        except UpstreamRejected as exc:
+            if exc.details.get("status") != 403 or exc.details.get("reason"):
+                raise
+            raise UpstreamRejected(
+                f"Spotify refused playlist {playlist_id}: Development Mode apps can read only the "
+                "user's own and collaborative playlists",
+                service=SERVICE,
+                status=403,
+                reason="not_owned",
+            ) from None
 
     def saved_tracks(self) -> Iterator[Track]:
         for raw in self._pages("/me/tracks", {}, PAGE_CAPS["saved"], user=True):
@@ -571,20 +751,43 @@ class Spotify:
     # --- health ------------------------------------------------------------------------
 
     def probe(self) -> str:
-        """For /ready: ok when not configured, when a token is valid, or while cooling down."""
+        """For /ready: one cheap real API request (so a failing API shows within one probe
+        interval), except while cooling down, which counts as ready, as a rate limit does.
+
+        The user's authorisation never fails the check: the detail says when it was refused,
+        when it expires within `REFRESH_WARNING`, and once it has expired."""
         if not self.configured:
             return "not configured (Spotify features are off)"
         cooling = self.upstream.cooldown(SERVICE)
         if cooling:
-            return f"cooling down until {time.strftime('%H:%M:%S', time.localtime(cooling[0]))}: {cooling[1]}"
+            until = clock_time(cooling[0], self.clock())
+            return f"cooling down until {until}: {cooling[1]}; {self._user_status()}"
         try:
-            self.app_token(quick=True)
+            self._get("/search", {"q": "harmony", "type": "artist", "limit": 1}, quick=True)
         except UpstreamCoolingDown as exc:
-            return exc.message
+            return f"{exc.message}; {self._user_status()}"
+        except UpstreamUnavailable as exc:
+            if exc.details.get("status") != 429:
+                raise
+            return f"rate limited; {self._user_status()}"
+        return f"API answering; {self._user_status()}"
+
+    def _user_status(self) -> str:
         auth = self.authorization()
-        user = "no user connected"
-        if auth:
-            user = (
-                f"revoked: {auth['revoked_reason']}" if auth["revoked_reason"] else f"user {auth['user_id']}"
+        if auth is None:
+            return "no user connected"
+        if auth["revoked_reason"]:
+            reason = auth["revoked_reason"]
+            return f"user {auth['user_id']}: Spotify refused the authorisation ({reason}); connect again"
+        expires = auth["refresh_expires_at"]
+        day = time.strftime("%Y-%m-%d", time.gmtime(expires))
+        left = expires - self.clock()
+        if left <= 0:
+            return f"user {auth['user_id']}: the authorisation expired on {day}; connect again"
+        if left <= REFRESH_WARNING:
+            days = max(1, round(left / 86400))
+            return (
+                f"user {auth['user_id']}: the authorisation expires on {day} (in {days} days); "
+                "connect again before then"
             )
-        return f"app token valid; {user}"
+        return f"user {auth['user_id']}"

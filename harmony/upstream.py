@@ -8,7 +8,9 @@ Policy, in one place:
   on read timeouts, dropped connections and 502/503/504;
 - `Retry-After` is honoured in place up to `max_retry_after`; a longer one puts the service in
   a cooldown instead of parking a thread: until it ends every call to that service fails at
-  once with `UpstreamCoolingDown`, and `/ready`, `/env` and `/metrics` show it;
+  once with `UpstreamCoolingDown`, and `/ready`, `/env` and `/metrics` show it. A cooldown
+  lasts at most `max_cooldown`, whatever the header says, and a request that succeeds ends it
+  early (a readiness probe may pass `ignore_cooldown=True` to find out);
 - statuses become typed errors: 5xx and network failures `UpstreamUnavailable`, other 4xx
   `UpstreamRejected` (with `details["status"]`), unless the caller lists the status in `ok`.
 
@@ -18,9 +20,11 @@ Nothing here parses payloads: the client modules turn bodies into dataclasses.
 from __future__ import annotations
 
 import email.utils
+import html
 import json
 import logging
 import random
+import re
 import threading
 import time
 from collections.abc import Callable, Collection, Mapping
@@ -28,7 +32,6 @@ from dataclasses import dataclass
 from typing import Any
 
 import urllib3
-from prometheus_client import Counter, Gauge, Histogram
 
 from . import __version__
 from .errors import UpstreamCoolingDown, UpstreamRejected, UpstreamUnavailable
@@ -41,6 +44,9 @@ RETRY_STATUSES = frozenset({429, 502, 503, 504})
 BACKOFF_BASE = 0.25
 BACKOFF_CAP = 8.0
 QUICK_TIMEOUT = urllib3.Timeout(connect=2.0, read=5.0)
+# No Retry-After is taken at its word beyond a day: Spotify's longest seen are hours, and a
+# 300-digit header must not become a cooldown until the end of time.
+RETRY_AFTER_CEILING = 86400.0
 
 
 @dataclass
@@ -65,17 +71,39 @@ def backoff(attempt: int, rand: Callable[[], float] = random.random) -> float:
 
 
 def parse_retry_after(value: str | None, now: float) -> float | None:
-    """Seconds from a Retry-After header (delta seconds or an HTTP date); None if absent or bad."""
+    """Seconds from a Retry-After header (delta seconds or an HTTP date), at most
+    `RETRY_AFTER_CEILING`; None if absent or malformed."""
     if not value:
         return None
     value = value.strip()
-    if value.isdigit():
-        return float(value)
+    if re.fullmatch(r"[0-9]+", value):
+        return min(float(value), RETRY_AFTER_CEILING) if len(value) < 12 else RETRY_AFTER_CEILING
     try:
         when = email.utils.parsedate_to_datetime(value)
-    except (TypeError, ValueError):
+        seconds = when.timestamp() - now
+    except (TypeError, ValueError, OverflowError, OSError):
         return None
-    return max(0.0, when.timestamp() - now)
+    return min(max(0.0, seconds), RETRY_AFTER_CEILING)
+
+
+def clock_time(until: float, now: float) -> str:
+    """`until` as local `HH:MM:SS` (with the date when it is not today), for messages.
+
+    Never fails: a value outside what the platform's time functions take is shown as such.
+    """
+    if not (0 <= until < 253402300800):  # year 10000: beyond it localtime overflows
+        return "an unknown time"
+    when, today = time.localtime(until), time.localtime(max(0.0, min(now, 253402300799.0)))
+    if when[:3] == today[:3]:
+        return time.strftime("%H:%M:%S", when)
+    return time.strftime("%Y-%m-%d %H:%M:%S", when)
+
+
+@dataclass(frozen=True)
+class Cooldown:
+    started: float
+    until: float
+    reason: str
 
 
 class Upstream:
@@ -89,12 +117,14 @@ class Upstream:
         read_timeout: float = 30.0,
         retries: int = 3,
         max_retry_after: float = 30.0,
+        max_cooldown: float = 3600.0,
         clock: Callable[[], float] = time.time,
         sleep: Callable[[float], None] = time.sleep,
     ) -> None:
         self.timeout = urllib3.Timeout(connect=connect_timeout, read=read_timeout)
         self.retries = retries
         self.max_retry_after = max_retry_after
+        self.max_cooldown = max_cooldown
         self.clock = clock
         self.sleep = sleep
         self.pool = urllib3.PoolManager(
@@ -103,27 +133,11 @@ class Upstream:
             headers={"User-Agent": f"Harmony/{__version__} (+self-hosted)"},
             retries=False,
         )
-        self._cooldowns: dict[str, tuple[float, str]] = {}
+        self._cooldowns: dict[str, Cooldown] = {}
         self._lock = threading.Lock()
-        registry = metrics.registry
-        self.m_requests = Counter(
-            "harmony_upstream_requests",
-            "Outbound requests by service and outcome (ok, http_4xx, http_5xx, error, cooldown).",
-            ["service", "outcome"],
-            registry=registry,
-        )
-        self.m_latency = Histogram(
-            "harmony_upstream_request_duration_seconds",
-            "Outbound request latency by service (one attempt).",
-            ["service"],
-            registry=registry,
-        )
-        self.m_cooldown = Gauge(
-            "harmony_upstream_cooldown_until_seconds",
-            "Unix time until which a service is cooling down after a long Retry-After (0: none).",
-            ["service"],
-            registry=registry,
-        )
+        self.m_requests = metrics.upstream_requests
+        self.m_latency = metrics.upstream_latency
+        self.m_cooldown = metrics.upstream_cooldown
         for service in ("spotify", "slskd"):
             self.m_cooldown.labels(service).set(0)
 
@@ -133,11 +147,10 @@ class Upstream:
         """(until, reason) while `service` is cooling down, else None."""
         with self._lock:
             entry = self._cooldowns.get(service)
-            if entry and entry[0] <= self.clock():
-                del self._cooldowns[service]
-                self.m_cooldown.labels(service).set(0)
+            if entry and entry.until <= self.clock():
+                self._end_cooldown(service)
                 entry = None
-        return entry
+        return (entry.until, entry.reason) if entry else None
 
     def cooldowns(self) -> dict[str, dict[str, Any]]:
         """Every active cooldown, for /env and the status page."""
@@ -148,24 +161,40 @@ class Upstream:
         }
 
     def start_cooldown(self, service: str, seconds: float, reason: str) -> float:
-        until = self.clock() + seconds
+        """Cool `service` down for `seconds`, at most `max_cooldown`; returns until when.
+
+        A cooldown already running that ends later is kept."""
+        now = self.clock()
+        seconds = min(max(0.0, seconds), self.max_cooldown)
+        until = now + seconds
         with self._lock:
             current = self._cooldowns.get(service)
-            if current is None or current[0] < until:
-                self._cooldowns[service] = (until, reason)
+            if current is None or current.until < until:
+                self._cooldowns[service] = Cooldown(now, until, reason)
+            until = self._cooldowns[service].until
         self.m_cooldown.labels(service).set(until)
         log.warning(
             "upstream_cooldown", extra={"fields": {"service": service, "seconds": seconds, "reason": reason}}
         )
         return until
 
+    def _end_cooldown(self, service: str, sent_at: float | None = None) -> None:
+        """Drop the cooldown (caller holds `_lock`). With `sent_at`, only one that began before
+        that request was sent: a success already in flight when the 429 came proves nothing."""
+        entry = self._cooldowns.get(service)
+        if entry is None or (sent_at is not None and sent_at < entry.started):
+            return
+        del self._cooldowns[service]
+        self.m_cooldown.labels(service).set(0)
+        if sent_at is not None:
+            log.info("upstream_cooldown_ended", extra={"fields": {"service": service}})
+
     def _raise_if_cooling(self, service: str) -> None:
         entry = self.cooldown(service)
         if entry is not None:
             self.m_requests.labels(service, "cooldown").inc()
-            until = time.strftime("%H:%M:%S", time.localtime(entry[0]))
             raise UpstreamCoolingDown(
-                f"{service} is cooling down until {until}: {entry[1]}",
+                f"{service} is cooling down until {clock_time(entry[0], self.clock())}: {entry[1]}",
                 service=service,
                 until=entry[0],
             )
@@ -184,23 +213,29 @@ class Upstream:
         ok: Collection[int] = (),
         idempotent: bool | None = None,
         quick: bool = False,
+        retries: int | None = None,
+        ignore_cooldown: bool = False,
     ) -> Response:
         """Send one logical request with the policy above; return a 2xx (or `ok`-listed) response.
 
         `quick` is for health probes: one attempt with short timeouts, so a hung upstream
-        holds the caller for seconds, not minutes.
+        holds the caller for seconds, not minutes. `retries` overrides the configured count
+        for one call (a caller that must wait out a busy upstream). `ignore_cooldown` sends
+        the request even while the service cools down: a probe whose success may end it.
         """
-        self._raise_if_cooling(service)
+        if not ignore_cooldown:
+            self._raise_if_cooling(service)
         headers = dict(headers or {})
         if json_body is not None:
             body = json.dumps(json_body).encode()
             headers["Content-Type"] = "application/json"
         safe_to_repeat = method in IDEMPOTENT if idempotent is None else idempotent
-        retries = 0 if quick else self.retries
+        retries = 0 if quick else self.retries if retries is None else retries
         timeout = QUICK_TIMEOUT if quick else self.timeout
         attempt = 0
         while True:
             attempt += 1
+            sent_at = self.clock()
             started = time.perf_counter()
             try:
                 raw = self.pool.request(
@@ -219,21 +254,28 @@ class Upstream:
             self.m_latency.labels(service).observe(time.perf_counter() - started)
             response = Response(raw.status, raw.headers, raw.data)
             status = response.status
+            outcome = "ok" if status < 300 else "http_5xx" if status >= 500 else "http_4xx"
             if 200 <= status < 300 or status in ok:
-                self.m_requests.labels(service, "ok").inc()
+                self.m_requests.labels(service, outcome).inc()
+                if outcome == "ok" and service in self._cooldowns:
+                    with self._lock:
+                        self._end_cooldown(service, sent_at)
                 return response
             if status in RETRY_STATUSES:
                 wait = parse_retry_after(response.headers.get("Retry-After"), self.clock())
                 if status == 429 and wait is not None and wait > self.max_retry_after:
                     self.m_requests.labels(service, "http_4xx").inc()
-                    until = self.start_cooldown(service, wait, f"rate limited (Retry-After {wait:.0f}s)")
+                    reason = f"rate limited (Retry-After {wait:.0f}s"
+                    reason += f", capped at {self.max_cooldown:.0f}s)" if wait > self.max_cooldown else ")"
+                    until = self.start_cooldown(service, wait, reason)
                     raise UpstreamCoolingDown(
-                        f"{service} rate limit: cooling down for {wait:.0f}s", service=service, until=until
+                        f"{service} rate limit: cooling down until {clock_time(until, self.clock())}",
+                        service=service,
+                        until=until,
                     )
                 if attempt <= retries and (status == 429 or safe_to_repeat):
                     self.sleep(wait if wait is not None else backoff(attempt))
                     continue
-            outcome = "http_5xx" if status >= 500 else "http_4xx"
             self.m_requests.labels(service, outcome).inc()
             message = f"{service} answered {status}: {_error_text(response)}"
             if status >= 500 or status == 429:
@@ -259,13 +301,22 @@ def _redact(url: str) -> str:
     return url.split("?", 1)[0]
 
 
+_TAG = re.compile(r"<[^>]*>")
+_TITLE = re.compile(r"<title[^>]*>(.*?)</title>", re.IGNORECASE | re.DOTALL)
+
+
 def _error_text(response: Response) -> str:
     """A short message from an error body: Spotify's `error.message`, OAuth's `error_description`,
-    slskd's plain or JSON-quoted string; never more than 200 characters."""
+    slskd's plain or JSON-quoted string, an HTML error page's title (or its text, tags
+    stripped, as proxies in front of Spotify send them); never more than 200 characters."""
     try:
         body = json.loads(response.data) if response.data.strip() else None
     except ValueError:
         body = response.data.decode("utf-8", "replace")
+        if body.lstrip().startswith("<"):
+            title = _TITLE.search(body)
+            body = html.unescape(title.group(1) if title else _TAG.sub(" ", body))
+            body = " ".join(body.split())
     if isinstance(body, dict):
         error = body.get("error")
         if isinstance(error, dict):

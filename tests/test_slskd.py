@@ -1,14 +1,19 @@
-"""Harmony's slskd client against the fake slskd, in every fault mode.
+"""Harmony's slskd client against the fake slskd, in every version and fault mode.
 
 The fake computes searches and transfers from its clock, so tests advance `fakes.clock` instead
 of sleeping. Searches, transfers and downloaded files a test creates on the shared fake are removed
-afterwards, and peer settings it changes are put back.
+afterwards, and peer and fake settings it changes are put back.
+
+Tests of what the client does with slskd's answers take `version` and run once per imitated
+slskd version (0.23, 0.25, 0.26); tests of the transport (URL base, keys, faults, timeouts) run
+against the default, 0.26.
 """
 
 from __future__ import annotations
 
 import json
 import os
+import threading
 import time
 import uuid
 from collections.abc import Iterator
@@ -22,9 +27,11 @@ import urllib3
 from conftest import make_config
 
 from harmony.context import Context, opened
-from harmony.errors import UpstreamRejected, UpstreamUnavailable
+from harmony.errors import UpstreamCoolingDown, UpstreamRejected, UpstreamUnavailable
 from harmony.fakes import Fakes, start_fakes
-from harmony.fakes.peers import SharedFile
+from harmony.fakes.peers import ODD_USERNAMES, SharedFile
+from harmony.fakes.slskd import PROFILES, Profile
+from harmony.fakes.slskd_transfers import CANCELLED_MESSAGE, INACTIVITY_MESSAGE
 from harmony.slskd import File, Slskd, Transfer
 
 HTTP = urllib3.PoolManager(retries=False, timeout=urllib3.Timeout(connect=2, read=5))
@@ -43,6 +50,21 @@ class Made:
     searches: list[str] = field(default_factory=list)
 
 
+@pytest.fixture(autouse=True)
+def fake_settings(fakes: Fakes) -> Iterator[None]:
+    """Put the fake slskd's settings (version, limits, retries) back after each test."""
+    before = fakes.slskd_state.settings()
+    yield
+    fakes.slskd_state.change(before)
+
+
+@pytest.fixture(params=list(PROFILES))
+def version(fakes: Fakes, request: Any) -> Profile:
+    """The slskd version the shared fake imitates for this test."""
+    fakes.slskd_state.change({"version": request.param})
+    return fakes.slskd_state.profile
+
+
 @pytest.fixture
 def made(fakes: Fakes, ctx: Context) -> Iterator[Made]:
     record = Made()
@@ -54,7 +76,7 @@ def made(fakes: Fakes, ctx: Context) -> Iterator[Made]:
             transfer = state.transfers.get(transfer_id)
             if transfer is None:
                 continue
-            if not transfer.timeline(now)["state"].startswith("Completed"):
+            if not transfer.done(now):
                 transfer.cancelled_at = now
             transfer.removed = True
             if transfer.local_path and os.path.exists(transfer.local_path):
@@ -109,10 +131,16 @@ def as_file(f: SharedFile) -> File:
     return File(filename=f.path, size=f.size)
 
 
-def enqueue_one(slskd: Slskd, made: Made, username: str, f: SharedFile) -> Transfer:
-    result = slskd.enqueue(username, [as_file(f)])
-    assert result.failed == () and len(result.enqueued) == 1
-    transfer = result.enqueued[0]
+def enqueue_one(slskd: Slskd, made: Made, username: str, f: SharedFile | File) -> Transfer:
+    wanted = as_file(f) if isinstance(f, SharedFile) else f
+    result = slskd.enqueue(username, [wanted])
+    assert result.failed == ()
+    if result.enqueued:
+        [transfer] = result.enqueued
+    else:  # slskd <= 0.23 says nothing but 201: the transfer is found by listing
+        transfer = next(
+            t for t in slskd.downloads() if t.username == username and t.filename == wanted.filename
+        )
     made.transfers.append(transfer.id)
     return transfer
 
@@ -125,11 +153,11 @@ def find(slskd: Slskd, transfer_id: str) -> Transfer:
 # --- application, server and options ------------------------------------------------------------------
 
 
-def test_state_is_connected_and_logged_in(slskd: Slskd) -> None:
+def test_state_is_connected_and_logged_in(slskd: Slskd, version: Profile) -> None:
     state = slskd.state()
     assert state.connected and state.logged_in and state.state == {"Connected", "LoggedIn"}
-    assert state.version == "0.25.1" and state.username == "harmony_fake"
-    assert slskd.probe() == "logged in as harmony_fake (slskd 0.25.1)"
+    assert state.version == version.version and state.username == "harmony_fake"
+    assert slskd.probe() == f"logged in as harmony_fake (slskd {version.version})"
 
 
 def test_state_after_logout_is_disconnected_and_probe_fails(slskd: Slskd, fakes: Fakes) -> None:
@@ -143,16 +171,21 @@ def test_state_after_logout_is_disconnected_and_probe_fails(slskd: Slskd, fakes:
     assert info.value.details["status"] == 409 and "logged in to perform a search" in info.value.message
 
 
-def test_options_name_the_downloads_directory(slskd: Slskd, fakes: Fakes) -> None:
+def test_options_name_the_downloads_directory_and_the_retries(
+    slskd: Slskd, fakes: Fakes, version: Profile
+) -> None:
     options = slskd.options()
     assert options.downloads_dir == fakes.downloads_dir
     assert options.incomplete_dir.endswith("incomplete")
+    assert options.retry_attempts == (3 if version.retries else 0)
 
 
 # --- searches -----------------------------------------------------------------------------------------
 
 
-def test_search_runs_to_completion_on_the_fake_clock(slskd: Slskd, fakes: Fakes, made: Made) -> None:
+def test_search_runs_to_completion_on_the_fake_clock(
+    slskd: Slskd, fakes: Fakes, made: Made, version: Profile
+) -> None:
     search = slskd.create_search(QUERY, search_id=str(uuid.uuid4()))
     made.searches.append(search.id)
     assert search.text == QUERY and not search.complete
@@ -216,6 +249,30 @@ def test_stopped_search_completes_as_cancelled(slskd: Slskd, fakes: Fakes, made:
     slskd.stop_search(str(uuid.uuid4()))  # unknown ids are fine
 
 
+def test_a_burst_of_five_searches_completes_the_later_ones_after_queued(
+    slskd: Slskd, fakes: Fakes, made: Made, version: Profile
+) -> None:
+    searches = [slskd.create_search(f"{QUERY} {n}" if n else QUERY) for n in range(5)]
+    made.searches.extend(s.id for s in searches)
+    # Soulseek.NET runs two network searches at a time: the others wait, their timeout not started.
+    assert [s.queued for s in searches] == [False, False, True, True, True]
+    fakes.clock.advance(2)
+    assert [found.queued for s in searches if (found := slskd.search(s.id))] == [
+        False,
+        False,
+        True,
+        True,
+        True,
+    ]
+    for _ in range(6):
+        fakes.clock.advance(20)
+    done = [slskd.search(s.id) for s in searches]
+    assert all(d is not None and d.complete and d.state == {"Completed", "TimedOut"} for d in done)
+    spans = [d.ended_at - d.started_at for d in done if d and d.ended_at and d.started_at]
+    timeout = slskd.search_timeout_ms / 1000
+    assert len(spans) == 5 and all(span > timeout + 10 for span in spans[2:])  # waited, then ran
+
+
 def test_search_creation_busy_429_is_waited_through(slskd: Slskd, fakes: Fakes, made: Made) -> None:
     control(fakes, "/_fake/slskd/search-busy", {"times": 2})
     started = time.monotonic()
@@ -238,14 +295,18 @@ def test_search_creation_busy_for_longer_than_the_retries_is_unavailable(
 # --- transfers ----------------------------------------------------------------------------------------
 
 
-def test_download_progresses_to_succeeded_and_the_file_lands(slskd: Slskd, fakes: Fakes, made: Made) -> None:
+def test_download_progresses_to_succeeded_and_the_file_lands(
+    slskd: Slskd, fakes: Fakes, made: Made, version: Profile
+) -> None:
     f = shared(fakes, "vinylvault", 3)
     transfer = enqueue_one(slskd, made, "vinylvault", f)
-    assert transfer.state == {"Queued", "Locally"} and transfer.filename == f.path and transfer.size == f.size
+    assert transfer.filename == f.path and transfer.size == f.size
     assert transfer.requested_at is not None and transfer.started_at is None
-    fakes.clock.advance(0.55)
-    assert find(slskd, transfer.id).state == {"Requested"}
-    fakes.clock.advance(0.6)
+    if not version.empty_enqueue_body:  # <= 0.23 answers once the peer has queued the file
+        assert transfer.state == {"Queued", "Locally"}
+        fakes.clock.advance(0.55)
+        assert find(slskd, transfer.id).state == {"Requested"}
+        fakes.clock.advance(0.6)
     assert find(slskd, transfer.id).state == {"Initializing"}
     fakes.clock.advance(5)
     done = find(slskd, transfer.id)
@@ -274,86 +335,167 @@ def test_downloads_list_every_user_in_one_call(slskd: Slskd, fakes: Fakes, made:
 
 
 def test_enqueuing_a_file_already_in_progress_reports_it_failed(
-    slskd: Slskd, fakes: Fakes, made: Made
+    slskd: Slskd, fakes: Fakes, made: Made, version: Profile
 ) -> None:
-    f = shared(fakes, "slowpoke", 2)
+    f, other = shared(fakes, "slowpoke", 2), shared(fakes, "slowpoke", 4)
     enqueue_one(slskd, made, "slowpoke", f)
-    again = slskd.enqueue("slowpoke", [as_file(f)])
-    assert again.enqueued == () and again.failed == (f.path,)
+    if version.empty_enqueue_body:  # <= 0.23 fails the whole request
+        with pytest.raises(UpstreamUnavailable, match="Already in progress"):
+            slskd.enqueue("slowpoke", [as_file(f)])
+        return
+    # Whatever shape `failed` has (names in 0.25, `{}` in 0.26), the failed names are known.
+    again = slskd.enqueue("slowpoke", [as_file(f), as_file(other)])
+    made.transfers.extend(t.id for t in again.enqueued)
+    assert [t.filename for t in again.enqueued] == [other.path] and again.failed == (f.path,)
 
 
-def test_cancel_without_and_with_remove(slskd: Slskd, fakes: Fakes, made: Made) -> None:
+def test_cancel_without_and_with_remove(slskd: Slskd, fakes: Fakes, made: Made, version: Profile) -> None:
     transfer = enqueue_one(slskd, made, "slowpoke", shared(fakes, "slowpoke", 1))
     fakes.clock.advance(3)
     assert find(slskd, transfer.id).state == {"InProgress"}
     slskd.cancel("slowpoke", transfer.id)
+    # Cancellation is asynchronous: the next read may still show the transfer running.
+    assert find(slskd, transfer.id).state == {"InProgress"}
     cancelled = find(slskd, transfer.id)
     assert cancelled.failed and cancelled.state == {"Completed", "Cancelled"}
-    assert cancelled.exception == "Transfer cancelled" and cancelled.ended_at is not None
+    assert cancelled.exception == CANCELLED_MESSAGE and cancelled.ended_at is not None
     slskd.cancel("slowpoke", transfer.id, remove=True)
     assert transfer.id not in {t.id for t in slskd.downloads()}
-    slskd.cancel("slowpoke", str(uuid.uuid4()))  # unknown ids are tolerated
+    slskd.cancel("slowpoke", str(uuid.uuid4()))  # unknown ids are tolerated (<= 0.24: 404)
     slskd.cancel("slowpoke", str(uuid.uuid4()), remove=True)
 
 
-def test_remove_of_a_running_transfer_falls_back_to_cancel_on_old_slskd(
-    slskd: Slskd, fakes: Fakes, made: Made
+def test_remove_of_a_running_transfer_cancels_it_on_every_version(
+    slskd: Slskd, fakes: Fakes, made: Made, version: Profile
 ) -> None:
     transfer = enqueue_one(slskd, made, "slowpoke", shared(fakes, "slowpoke", 3))
-    # slskd <= 0.24 answers 500 to removing a transfer that has not completed.
-    rule = add_fault(
-        fakes, kind="status", path="/api/v0/transfers/downloads/slowpoke", method="DELETE", times=1
-    )
+    # slskd <= 0.24 answers 500 to removing a transfer that has not completed (the client then
+    # cancels without removing); 0.25+ cancels and keeps the record until it is removed again.
     slskd.cancel("slowpoke", transfer.id, remove=True)
-    assert fault_uses_left(fakes, rule) == 0
+    find(slskd, transfer.id)  # the read that still shows the old state
     assert find(slskd, transfer.id).state == {"Completed", "Cancelled"}
 
 
-def test_failing_peers_parse_into_failed_transfers(slskd: Slskd, fakes: Fakes, made: Made) -> None:
-    with (
-        peer_settings(fakes, "flaky", upload_speed=100_000),
-        peer_settings(fakes, "staller", upload_speed=100_000),
-    ):
-        ids = {
-            user: enqueue_one(slskd, made, user, shared(fakes, user)).id
-            for user in ("grumpy", "flaky", "staller")
-        }
-    missing = slskd.enqueue("grumpy", [File(filename="@@grump\\nowhere\\none.flac", size=10)])
-    made.transfers.extend(t.id for t in missing.enqueued)
-    f = shared(fakes, "mp3mike")
-    wrong_size = slskd.enqueue("mp3mike", [File(filename=f.path, size=f.size + 1)])
-    made.transfers.extend(t.id for t in wrong_size.enqueued)
+def test_failing_peers_parse_into_failed_transfers(
+    slskd: Slskd, fakes: Fakes, made: Made, version: Profile
+) -> None:
+    with peer_settings(fakes, "flaky", upload_speed=100_000):
+        ids = {user: enqueue_one(slskd, made, user, shared(fakes, user)).id for user in ("flaky", "mp3mike")}
+    f = shared(fakes, "mp3mike", 1)
+    wrong_size = enqueue_one(slskd, made, "mp3mike", File(filename=f.path, size=f.size + 1))
+    missing = File(filename="@@grump\\nowhere\\none.flac", size=10)
+    if version.empty_enqueue_body:  # <= 0.23 fails the request when the peer refuses a file
+        with pytest.raises(UpstreamUnavailable, match="Transfer rejected: Too many megabytes"):
+            slskd.enqueue("grumpy", [as_file(shared(fakes, "grumpy"))])
+        with pytest.raises(UpstreamUnavailable, match="File not shared"):
+            slskd.enqueue("grumpy", [missing])
+    else:
+        ids["grumpy"] = enqueue_one(slskd, made, "grumpy", shared(fakes, "grumpy")).id
+        ids["missing"] = enqueue_one(slskd, made, "grumpy", missing).id
     fakes.clock.advance(3)
     now = {t.id: t for t in slskd.downloads()}
 
-    rejected = now[ids["grumpy"]]
-    assert rejected.failed and rejected.state == {"Completed", "Rejected"}
-    assert rejected.exception == "Too many megabytes"
     errored = now[ids["flaky"]]
-    assert errored.failed and errored.state == {"Completed", "Errored"}
-    assert errored.exception == "Remote connection closed" and 0 < errored.bytes_transferred < errored.size
-    not_shared = now[missing.enqueued[0].id]
-    assert not_shared.failed and not_shared.exception == "File not shared."
-    aborted = now[wrong_size.enqueued[0].id]
-    assert (
-        aborted.failed and aborted.state == {"Completed", "Aborted"} and "does not match" in aborted.exception
-    )
+    assert errored.state == {"Completed", "Errored"} and errored.exception == "Remote connection closed"
+    assert 0 < errored.bytes_transferred < errored.size
+    # 0.26 retries it: failed for now, but not for good.
+    assert errored.retrying == version.retries and errored.failed != version.retries
+    aborted = now[wrong_size.id]
+    assert aborted.failed and not aborted.retrying and aborted.state == {"Completed", "Aborted"}
+    assert aborted.exception.startswith("Transfer aborted: the remote size of")
+    if not version.empty_enqueue_body:
+        rejected = now[ids["grumpy"]]
+        assert rejected.failed and not rejected.retrying and rejected.state == {"Completed", "Rejected"}
+        assert rejected.exception == "Transfer rejected: Too many megabytes"  # match reasons after the prefix
+        not_shared = now[ids["missing"]]
+        assert not_shared.failed and not_shared.exception == "File not shared."
 
-    # A stalled transfer does not fail: its bytes stop growing while it stays in progress.
-    stalled = now[ids["staller"]]
+
+def test_a_stalled_transfer_ends_timed_out_and_harmony_sees_it(
+    slskd: Slskd, fakes: Fakes, made: Made, version: Profile
+) -> None:
+    with peer_settings(fakes, "staller", upload_speed=100_000):
+        transfer = enqueue_one(slskd, made, "staller", shared(fakes, "staller"))
+    fakes.clock.advance(3)
+    stalled = find(slskd, transfer.id)
     assert (
         stalled.state == {"InProgress"}
         and not stalled.failed
         and 0 < stalled.bytes_transferred < stalled.size
     )
-    fakes.clock.advance(5)
-    assert find(slskd, ids["staller"]).bytes_transferred == stalled.bytes_transferred
+    fakes.clock.advance(16)  # slskd's 15 s inactivity timeout, on the fake clock
+    timed_out = find(slskd, transfer.id)
+    assert timed_out.state == {"Completed", "TimedOut"} and timed_out.exception == INACTIVITY_MESSAGE
+    assert timed_out.bytes_transferred == stalled.bytes_transferred
+    if version.retries:  # 0.26 tries twice more before it gives up
+        assert timed_out.retrying and not timed_out.failed and timed_out.attempts == 1
+        fakes.clock.advance(120)
+        timed_out = find(slskd, transfer.id)
+        assert timed_out.attempts == 3
+    assert timed_out.failed and not timed_out.retrying
+
+
+def test_a_026_retry_does_not_make_harmony_give_up(slskd: Slskd, fakes: Fakes, made: Made) -> None:
+    fakes.slskd_state.change({"version": "0.26"})
+    with peer_settings(fakes, "flaky", upload_speed=100_000):
+        transfer = enqueue_one(slskd, made, "flaky", shared(fakes, "flaky"))
+    fakes.clock.advance(2)
+    first = find(slskd, transfer.id)
+    assert first.state == {"Completed", "Errored"} and first.attempts == 1 and first.max_attempts == 3
+    assert first.retrying and not first.failed and not first.succeeded
+    assert first.ended_at is not None
+    fakes.clock.advance(first.ended_at + 5.2 - fakes.clock.now())  # the first back-off is 5 s
+    again = find(slskd, transfer.id)
+    assert again.state == {"Queued", "Locally"} and again.attempts == 2 and not again.failed
+    fakes.clock.advance(60)
+    final = find(slskd, transfer.id)
+    assert final.attempts == 3 and final.failed and not final.retrying
 
 
 def test_enqueue_from_an_offline_peer_is_unavailable_with_the_reason(slskd: Slskd, fakes: Fakes) -> None:
     with pytest.raises(UpstreamUnavailable) as info:
         slskd.enqueue("ghost_peer", [as_file(shared(fakes, "ghost_peer"))])
     assert info.value.details["status"] == 500 and "ghost_peer appears to be offline" in info.value.message
+
+
+def test_usernames_that_need_encoding(slskd: Slskd, fakes: Fakes, made: Made, version: Profile) -> None:
+    for name in ODD_USERNAMES:
+        if "/" in name and not version.decodes_slash:
+            # slskd <= 0.24 routes the name with "%2F" still in it: that user is "offline".
+            with pytest.raises(UpstreamUnavailable, match="appears to be offline"):
+                slskd.enqueue(name, [as_file(shared(fakes, name))])
+            continue
+        transfer = enqueue_one(slskd, made, name, shared(fakes, name))
+        assert transfer.username == name
+        assert slskd.transfer(name, transfer.id) is not None
+        slskd.cancel(name, transfer.id)
+
+
+def test_a_burst_of_ten_enqueues_all_land(slskd: Slskd, fakes: Fakes, made: Made, version: Profile) -> None:
+    # Each enqueue holds one of slskd's two slots for 0.2 s while it connects to the peer. Three
+    # clients (three processes, each queueing its own enqueues) overrun the two slots: the 429s
+    # slskd answers are waited out, never surfaced.
+    fakes.slskd_state.change({"peer_connect_seconds": 0.2})
+    clients = [slskd, *(Slskd(slskd.upstream, fakes.slskd_url, fakes.slskd_api_key) for _ in range(2))]
+    files = fakes.slskd_state.peers["vinylvault"].files[20:30]
+    errors: list[Exception] = []
+
+    def one(n: int) -> None:
+        try:
+            enqueue_one(clients[n % 3], made, "vinylvault", files[n])
+        except Exception as exc:
+            errors.append(exc)
+
+    refused_before = fakes.slskd_state.stats["enqueue_busy"]
+    threads = [threading.Thread(target=one, args=(n,)) for n in range(10)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(30)
+    assert errors == []
+    assert len({fakes.slskd_state.transfers[t].filename for t in made.transfers}) == 10
+    if version.concurrency_limits:
+        assert fakes.slskd_state.stats["enqueue_busy"] > refused_before  # slskd did say 429
 
 
 def test_queued_peer_shows_queued_remotely(slskd: Slskd, fakes: Fakes, made: Made) -> None:
@@ -427,6 +569,15 @@ def test_dropped_connection_on_a_get_is_retried(slskd: Slskd, fakes: Fakes) -> N
     assert fault_uses_left(fakes, rule) == 0
 
 
+def test_connections_slskd_closed_while_idle_are_reopened(slskd: Slskd, fakes: Fakes, made: Made) -> None:
+    assert slskd.state().logged_in  # leaves a kept-alive connection in Harmony's pool
+    assert fakes.slskd.connections() >= 1
+    fakes.clock.advance(131)  # slskd (Kestrel) closes it after 130 s idle
+    assert fakes.slskd.connections() == 0
+    # The next request, a POST that is never repeated, opens a new connection instead.
+    enqueue_one(slskd, made, "mp3mike", shared(fakes, "mp3mike", 9))
+
+
 def test_dropped_enqueue_is_not_repeated(slskd: Slskd, fakes: Fakes) -> None:
     f = shared(fakes, "mp3mike", 7)
     rule = add_fault(fakes, kind="drop", path="/api/v0/transfers/downloads/mp3mike", method="POST", times=2)
@@ -463,6 +614,30 @@ def test_timed_out_post_is_not_repeated(impatient: Context, fakes: Fakes, ctx: C
         impatient.slskd.enqueue("nobody_here", [File(filename="@@x\\a\\b.flac", size=1)])
     assert time.monotonic() - started < 1.0
     assert fault_uses_left(fakes, rule) == 1
+
+
+def test_a_healthy_slskd_ends_its_cooldown_at_the_next_probe(harmony_cooldown: Context, fakes: Fakes) -> None:
+    slskd = harmony_cooldown.slskd
+    # One 429 with an absurd Retry-After: the cooldown is capped by upstream.max_cooldown.
+    add_fault(fakes, kind="rate_limit", path="/api/v0/application", seconds=10**12, times=1)
+    started = time.time()
+    with pytest.raises(UpstreamCoolingDown) as info:
+        slskd.state()
+    assert info.value.details["until"] <= started + 61
+    assert "cooling down until" in info.value.message
+    with pytest.raises(UpstreamCoolingDown):
+        slskd.state()  # fails fast, without asking slskd
+    # The readiness probe asks anyway; slskd answers, so the cooldown is over.
+    assert slskd.probe().startswith("logged in as")
+    assert harmony_cooldown.upstream.cooldowns() == {}
+    assert slskd.state().logged_in
+
+
+@pytest.fixture
+def harmony_cooldown(tmp_path: Any, fakes: Fakes, ctx: Context) -> Iterator[Context]:
+    """A context whose cooldowns last at most a minute."""
+    with opened(make_config(tmp_path / "cooldown", fakes, upstream_max_cooldown="60s")) as context:
+        yield context
 
 
 def test_slskd_down_is_unavailable_quickly(slskd: Slskd, fakes: Fakes) -> None:

@@ -1,19 +1,30 @@
-"""slskd payload parsing: flags enums, timestamps with and without Z, TimeSpans, omitted nulls."""
+"""slskd payload parsing: flags enums, timestamps with and without Z, TimeSpans, omitted nulls,
+every version's enqueue response, 0.26 retries, and arbitrary JSON (a dataclass or UpstreamRejected)."""
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
+import uuid
+from typing import Any
 
-from hypothesis import given
+import pytest
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from harmony.errors import UpstreamRejected
 from harmony.slskd import (
+    EnqueueResult,
+    parse_application,
+    parse_enqueue,
     parse_flags,
+    parse_options,
     parse_response,
     parse_search,
     parse_time,
     parse_timespan,
     parse_transfer,
+    parse_transfers,
 )
 
 FLAGS = ["Completed", "Succeeded", "Queued", "Remotely", "Locally", "InProgress", "Errored", "Rejected"]
@@ -78,3 +89,82 @@ def test_search_and_response_tolerate_missing_fields() -> None:
     )
     assert peer.files[0].bit_rate == 320 and peer.files[0].length is None and len(peer.files) == 1
     assert peer.queue_length == 0 and peer.has_free_slot is False
+
+
+# --- every response shape, and anything at all -----------------------------------------------------
+
+
+def transfer_json(name: str) -> dict[str, Any]:
+    return {"id": str(uuid.uuid4()), "username": "u", "filename": name, "size": 1, "state": "Queued, Locally"}
+
+
+@pytest.mark.parametrize(
+    "payload",
+    [
+        {"enqueued": [transfer_json("a")], "failed": ["b"]},  # 0.24-0.25: names
+        {"enqueued": [transfer_json("a")], "failed": [{}]},  # 0.26: (Filename, Message) tuples as {}
+        {"enqueued": [transfer_json("a")], "failed": [{"filename": "b", "message": "Skipped"}]},
+        {"enqueued": [transfer_json("a")]},  # `failed` absent
+        {"enqueued": [transfer_json("a")], "failed": None},
+    ],
+)
+def test_enqueue_failures_are_requested_minus_enqueued(payload: dict[str, Any]) -> None:
+    result = parse_enqueue(payload, ["a", "b"])
+    assert [t.filename for t in result.enqueued] == ["a"] and result.failed == ("b",)
+
+
+def test_an_empty_enqueue_body_means_everything_was_queued() -> None:
+    assert parse_enqueue(None, ["a", "b"]) == EnqueueResult()  # slskd <= 0.23: 201, no body
+
+
+def test_retrying_is_a_failure_with_attempts_left() -> None:
+    errored = {"state": "Completed, Errored", "attempts": 1}
+    assert parse_transfer(errored, 3).retrying and not parse_transfer(errored, 3).failed
+    assert parse_transfer({**errored, "attempts": 3}, 3).failed
+    assert parse_transfer(errored).failed  # a slskd that does not retry
+    rejected = parse_transfer({"state": "Completed, Rejected", "attempts": 1}, 3)
+    assert rejected.failed and not rejected.retrying
+
+
+JSON = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats() | st.text(max_size=20),
+    lambda children: (
+        st.lists(children, max_size=4) | st.dictionaries(st.text(max_size=12), children, max_size=6)
+    ),
+    max_leaves=30,
+)
+# Payloads that look like slskd's, with any value in any field.
+KEYS = [
+    "id", "state", "searchText", "responseCount", "fileCount", "startedAt", "endedAt", "username", "files",
+    "lockedFiles", "hasFreeUploadSlot", "uploadSpeed", "queueLength", "filename", "size", "bitRate",
+    "isVariableBitRate", "averageSpeed", "percentComplete", "requestedAt", "elapsedTime", "remainingTime",
+    "attempts", "removed", "exception", "directories", "enqueued", "failed", "server", "version", "user",
+    "transfers", "download", "retry",
+]  # fmt: skip
+SHAPED = st.recursive(
+    JSON,
+    lambda children: (
+        st.dictionaries(st.sampled_from(KEYS), children, max_size=8) | st.lists(children, max_size=3)
+    ),
+    max_leaves=40,
+)
+PARSERS = [
+    parse_search,
+    parse_response,
+    parse_transfer,
+    parse_transfers,
+    parse_application,
+    parse_options,
+    lambda raw: parse_enqueue(raw, ["a"]),
+]
+
+
+@settings(max_examples=150, deadline=None)
+@given(st.sampled_from(PARSERS), SHAPED)
+def test_any_json_is_a_dataclass_or_upstream_rejected(parse: Any, payload: Any) -> None:
+    try:
+        result = parse(payload)
+    except UpstreamRejected:
+        return
+    items = result if isinstance(result, list) else [result]
+    assert all(dataclasses.is_dataclass(item) for item in items)

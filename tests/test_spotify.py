@@ -21,7 +21,14 @@ from conftest import extended_quota, make_config, reset_fakes
 
 from harmony import auth
 from harmony.context import Context, opened
-from harmony.errors import BadInput, NotFound, UpstreamCoolingDown, UpstreamRejected, UpstreamUnavailable
+from harmony.errors import (
+    BadInput,
+    NotConfigured,
+    NotFound,
+    UpstreamCoolingDown,
+    UpstreamRejected,
+    UpstreamUnavailable,
+)
 from harmony.fakes import Fakes
 from harmony.fakes.catalogue import BIG_PLAYLIST_SIZE, USER_ID, Album, Track
 from harmony.metrics import Metrics
@@ -299,9 +306,10 @@ def test_authorisation_state_is_single_use_and_must_be_known(ctx: Context) -> No
         ctx.spotify.complete_authorization("never-issued", code)
 
 
-def test_user_calls_without_a_connection_are_bad_input(ctx: Context) -> None:
-    with pytest.raises(BadInput, match="not connected"):
+def test_user_calls_without_a_connection_are_not_configured(ctx: Context) -> None:
+    with pytest.raises(NotConfigured, match="not connected") as info:
         ctx.spotify.me()
+    assert info.value.status == 409 and info.value.code == "not_configured"
 
 
 @contextmanager
@@ -402,10 +410,10 @@ def test_revoked_refresh_token_asks_to_connect_again(ctx: Context, fakes: Fakes)
     reason = stored_auth(ctx)["revoked_reason"]
     assert reason and "Invalid refresh token" in reason
     before = requests_sent(ctx, "http_4xx")
-    with pytest.raises(UpstreamRejected, match=r"revoked.*connect again"):
+    with pytest.raises(UpstreamRejected, match=r"no longer accepts.*connect again"):
         list(ctx.spotify.followed_artists())
     assert requests_sent(ctx, "http_4xx") == before  # refused locally, Spotify was not asked
-    assert "revoked" in ctx.spotify.probe()
+    assert "refused the authorisation" in ctx.spotify.probe()
     connect_user(ctx)  # connecting again clears the mark
     assert stored_auth(ctx)["revoked_reason"] is None and ctx.spotify.me().id == USER_ID
 

@@ -14,7 +14,15 @@ from harmony.errors import UpstreamCoolingDown, UpstreamRejected, UpstreamUnavai
 from harmony.fakes.faults import FaultTable, Rule
 from harmony.fakes.server import FakeServer
 from harmony.metrics import Metrics
-from harmony.upstream import BACKOFF_BASE, BACKOFF_CAP, Upstream, backoff, parse_retry_after
+from harmony.upstream import (
+    BACKOFF_BASE,
+    BACKOFF_CAP,
+    RETRY_AFTER_CEILING,
+    Upstream,
+    backoff,
+    clock_time,
+    parse_retry_after,
+)
 
 
 @given(st.integers(1, 50), st.floats(0, 1, exclude_max=True))
@@ -30,6 +38,15 @@ def test_retry_after_parsing() -> None:
     assert parse_retry_after("soon", now) is None
     when = time.strftime("%a, %d %b %Y %H:%M:%S GMT", time.gmtime(now + 120))
     assert parse_retry_after(when, now) == pytest.approx(120, abs=1)
+    # Absurd values are bounded; Unicode digits are not digits here.
+    assert parse_retry_after("9" * 300, now) == RETRY_AFTER_CEILING
+    assert parse_retry_after("Fri, 31 Dec 9999 23:59:59 GMT", now) == RETRY_AFTER_CEILING
+    assert parse_retry_after("\u0663", now) is None
+
+
+@given(st.floats(allow_nan=True, allow_infinity=True), st.floats(0, 4e9))
+def test_clock_time_never_fails(until: float, now: float) -> None:
+    assert isinstance(clock_time(until, now), str)
 
 
 @pytest.fixture
@@ -100,6 +117,54 @@ def test_a_long_retry_after_becomes_a_cooldown_not_a_sleep(server, upstream) -> 
     assert upstream.cooldowns()["svc"]["until"] > time.time() + 50
     assert upstream.m_cooldown.labels("svc")._value.get() > 0
     assert count(upstream, "cooldown") == 1
+
+
+def test_a_cooldown_is_capped_and_formats_whatever_the_header_says(server, upstream) -> None:
+    server.faults.add(Rule(kind="rate_limit", path="/thing", seconds=1e300, times=1))  # 301 digits
+    started = time.time()
+    with pytest.raises(UpstreamCoolingDown) as info:
+        upstream.request("svc", "GET", server.url + "/thing")
+    until = info.value.details["until"]
+    assert started + 3599 <= until <= time.time() + 3600  # upstream.max_cooldown, 1 h by default
+    assert "capped at 3600s" in upstream.cooldowns()["svc"]["reason"]
+    with pytest.raises(UpstreamCoolingDown, match=r"cooling down until \d\d:\d\d:\d\d"):
+        upstream.request("svc", "GET", server.url + "/thing")
+
+
+def test_a_success_ends_the_cooldown_early(server, upstream) -> None:
+    server.faults.add(Rule(kind="rate_limit", path="/thing", seconds=600, times=1))
+    with pytest.raises(UpstreamCoolingDown):
+        upstream.request("svc", "GET", server.url + "/thing")
+    # A probe may ask while the service cools down; its success ends the cooldown for everyone.
+    assert upstream.request("svc", "GET", server.url + "/thing", ignore_cooldown=True).status == 200
+    assert upstream.cooldowns() == {} and upstream.m_cooldown.labels("svc")._value.get() == 0
+    assert upstream.request("svc", "GET", server.url + "/thing").status == 200
+
+
+def test_a_success_sent_before_the_cooldown_began_does_not_end_it() -> None:
+    now = [1000.0]
+    up = Upstream(Metrics(), clock=lambda: now[0])
+    try:
+        up.start_cooldown("svc", 60, "test")
+        with up._lock:
+            up._end_cooldown("svc", sent_at=999.0)  # a request already in flight when the 429 came
+        assert "svc" in up.cooldowns()
+        with up._lock:
+            up._end_cooldown("svc", sent_at=1000.5)
+        assert up.cooldowns() == {}
+    finally:
+        up.close()
+
+
+def test_an_html_error_page_becomes_its_title(server, upstream) -> None:
+    server.faults.add(Rule(kind="edge", path="/thing", status=503, times=5))
+    with pytest.raises(UpstreamUnavailable, match=r"svc answered 503: 503 Service Unavailable$"):
+        upstream.request("svc", "POST", server.url + "/thing", json_body={})
+
+
+def test_ok_listed_statuses_count_as_what_they_are(server, upstream) -> None:
+    assert upstream.request("svc", "GET", server.url + "/missing", ok=(404,)).status == 404
+    assert count(upstream, "http_4xx") == 1 and count(upstream, "ok") == 0
 
 
 def test_dropped_connections(server, upstream) -> None:

@@ -3,8 +3,11 @@
 `start_fakes(downloads_dir)` builds the catalogue and the peers for a seed, starts both fakes on
 127.0.0.1 and returns a `Fakes` holding what the app needs to point itself at them. Runtime code
 here uses only the stdlib and bottle. Modules: `catalogue` (the data), `peers` (Soulseek shares and
-behaviours), `audio` (tiny real files), `spotify` and `slskd` (the apps), `faults` (fault
+behaviours), `audio` (tiny real files), `spotify` (the Web API) with `spotify_accounts` (tokens and
+authorisation) and `spotify_user` (the user's library and playlists), `slskd` (the app and its
+version profiles) with `slskd_searches`, `slskd_transfers` and `slskd_wire`, `faults` (fault
 injection and the shared control routes), `server` (the HTTP server), `clock` (the fake clock).
+`docs/architecture.md` says which versions and modes they imitate and what they do not do.
 """
 
 from __future__ import annotations
@@ -78,6 +81,7 @@ class Fakes:
         }
 
     def stop(self) -> None:
+        self.slskd_state.stopping.set()
         self.spotify.stop()
         self.slskd.stop()
 
@@ -91,12 +95,14 @@ def start_fakes(
     spotify_port: int = 0,
     slskd_port: int = 0,
     slskd_url_base: str = "",
+    slskd_version: str = slskd.DEFAULT_VERSION,
 ) -> Fakes:
     """Build the seeded world and start both fakes on 127.0.0.1 (port 0 = any free port).
 
     `downloads_dir` is created if missing; the fake slskd writes completed downloads there. The
-    catalogue's future releases are dated relative to `clock`'s date at start. The caller owns the
-    result and must call `stop()`.
+    catalogue's future releases are dated relative to `clock`'s date at start. `slskd_version`
+    picks the slskd version to imitate (`slskd.PROFILES`). The caller owns the result and must
+    call `stop()`.
     """
     clock = clock or FakeClock()
     os.makedirs(downloads_dir, exist_ok=True)
@@ -108,11 +114,14 @@ def start_fakes(
         peers=peers.build(world, seed),
         api_key=slskd_api_key,
         url_base=slskd_url_base,
+        version=slskd_version,
     )
     spotify_server = FakeServer(
-        spotify.make_app(spotify_state), port=spotify_port, faults=spotify_state.faults
+        spotify.make_app(spotify_state), port=spotify_port, faults=spotify_state.faults, clock=clock
     )
-    slskd_server = FakeServer(slskd.make_app(slskd_state), port=slskd_port, faults=slskd_state.faults)
+    slskd_server = FakeServer(
+        slskd.make_app(slskd_state), port=slskd_port, faults=slskd_state.faults, clock=clock
+    )
     spotify_server.start()
     try:
         slskd_server.start()

@@ -6,6 +6,8 @@ can act below HTTP: `drop` closes the connection without a response. Kinds:
 
 - `status`: answer `status` with a body shaped like the service's real errors (`message` optional);
 - `rate_limit`: answer 429 with `Retry-After: seconds` and the service's error body;
+- `edge`: answer `status` (default 502) as a proxy in front of the service does: an HTML
+  page, no `Retry-After`;
 - `delay`: sleep `seconds` (at most 60), then answer normally;
 - `drop`: read the request, then close the connection without writing anything.
 
@@ -25,15 +27,17 @@ import json
 import threading
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
+from http import HTTPStatus
 from typing import Any, NoReturn
 
 import bottle
 
 from harmony.fakes.clock import FakeClock
 
-KINDS = ("status", "delay", "drop", "rate_limit")
+KINDS = ("status", "delay", "drop", "rate_limit", "edge")
 MAX_DELAY = 60.0
 CONTROL_PREFIX = "/_fake/"
+DEFAULT_STATUS = {"rate_limit": 429, "edge": 502}
 
 # (status, message) -> (body bytes, content type): the service's own error shape.
 ErrorBody = Callable[[int, str], tuple[bytes, str]]
@@ -101,7 +105,7 @@ class FaultTable:
                 kind=str(data["kind"]),
                 path=str(data.get("path", "/")),
                 method=data.get("method"),
-                status=int(data.get("status", 429 if data["kind"] == "rate_limit" else 500)),
+                status=int(data.get("status", DEFAULT_STATUS.get(str(data["kind"]), 500))),
                 message=str(data.get("message", "")),
                 seconds=float(data.get("seconds", 1.0)),
                 times=None if data.get("times") is None else int(data["times"]),
@@ -141,7 +145,9 @@ class FaultTable:
         return None
 
     def response(self, rule: Rule) -> tuple[int, list[tuple[str, str]], bytes]:
-        """Status, headers and body for a `status` or `rate_limit` rule."""
+        """Status, headers and body for a `status`, `rate_limit` or `edge` rule."""
+        if rule.kind == "edge":
+            return rule.status, [("Content-Type", "text/html")], edge_page(rule.status)
         if rule.kind == "rate_limit":
             body, ctype = self.error_body(429, rule.message)
             retry_after = str(max(0, round(rule.seconds)))
@@ -149,6 +155,19 @@ class FaultTable:
         body, ctype = self.error_body(rule.status, rule.message)
         headers = [("Content-Type", ctype)] if body else []
         return rule.status, headers, body
+
+
+def edge_page(status: int) -> bytes:
+    """The HTML error page a load balancer sends when the service behind it fails."""
+    try:
+        reason = HTTPStatus(status).phrase
+    except ValueError:
+        reason = "Error"
+    title = f"{status} {reason}"
+    return (
+        f"<html>\r\n<head><title>{title}</title></head>\r\n<body>\r\n<center><h1>{title}</h1></center>\r\n"
+        "</body>\r\n</html>\r\n"
+    ).encode()
 
 
 def register(app: bottle.Bottle, table: FaultTable, clock: FakeClock) -> None:

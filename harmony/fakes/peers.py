@@ -7,11 +7,16 @@ instrumental versions, covers by other artists under the same titles, files whos
 an MP3 peer that advertises 320 kbps for 128 kbps files, files with no audio attributes or an empty
 extension, and locked files.
 
-Behaviours (`Peer.behaviour`) drive the fake transfers in `slskd.py`:
+Behaviours (`Peer.behaviour`) drive the fake transfers in `slskd_transfers.py`:
 `fast`, `slow` (low speed), `queued` (waits in the remote queue for `queue_seconds` first),
 `offline` (answered searches, but enqueue fails as for an offline user), `rejects`
-(`Completed, Rejected`), `stalls` (bytes stop growing part-way), `fails` (`Completed, Errored`).
-File contents come from `audio.py` on demand (`file_bytes`).
+(`Completed, Rejected`), `stalls` (bytes stop growing part-way, then the inactivity timeout),
+`fails` (`Completed, Errored`), `unresponsive` (never acknowledges an enqueue).
+
+Peers whose usernames real clients get wrong (`/`, `%`, `+`, a space, non-ASCII, emoji), and
+peers with unusual search answers (FLAC with a bitrate, VBR MP3s, a peer answering twice, one
+whose files are all locked) are built from their own random stream, so adding them changes no
+other peer's share. File contents come from `audio.py` on demand (`file_bytes`).
 """
 
 from __future__ import annotations
@@ -25,7 +30,9 @@ from functools import lru_cache
 from harmony.fakes import audio
 from harmony.fakes.catalogue import Album, Catalogue, Track
 
-BEHAVIOURS = ("fast", "slow", "queued", "offline", "rejects", "stalls", "fails")
+BEHAVIOURS = ("fast", "slow", "queued", "offline", "rejects", "stalls", "fails", "unresponsive")
+# Usernames Soulseek allows and URLs must encode; each shares a little, answers searches and serves.
+ODD_USERNAMES = ("Lo/Fi fan", "100% vinyl", "a+b=flac", "space cadet", "Søren Ødegård", "🎧 night owl")
 _WORD = re.compile(r"\w+", re.UNICODE)
 
 
@@ -43,6 +50,7 @@ class SharedFile:
     extension: str | None = None  # None: the real extension; "" for peers that send none
     track_id: str | None = None
     variant: str = "original"
+    vbr: bool = False  # an MP3 encoded with a variable bitrate (`bitrate` is then its average)
     title: str = ""
     artist: str = ""
     album: str = ""
@@ -66,6 +74,8 @@ class Peer:
     queue_seconds: float = 0.0
     response_delay: float = 1.0  # seconds after a search starts that this peer answers
     reject_reason: str = "Too many megabytes"
+    flac_bitrate: bool = False  # sends a `bitRate` attribute for lossless files too
+    answers: int = 1  # responses it sends to one search (some clients answer twice)
     files: list[SharedFile] = field(default_factory=list)
     locked: list[SharedFile] = field(default_factory=list)
 
@@ -185,7 +195,33 @@ def build(catalogue: Catalogue, seed: int = 1) -> dict[str, Peer]:
         for album in rng.sample(past, 6):
             peer.files += b.album(album, fmt, style=rng.choice(_STYLES), share=f"@@share{n}")
         by_name[peer.username] = peer
+    by_name.update((p.username, p) for p in _unusual_peers(b, past, seed))
     return by_name
+
+
+def _unusual_peers(b: _ShareBuilder, past: list[Album], seed: int) -> list[Peer]:
+    """Peers for the edges of the protocol, from their own random stream (see the module doc)."""
+    rng = random.Random(seed * 104729 + 3)
+    peers = [
+        Peer(name, "fast", 700_000, response_delay=round(2.0 + n * 0.1, 2), free_slot=n % 2 == 0)
+        for n, name in enumerate(ODD_USERNAMES)
+    ]
+    for n, peer in enumerate(peers):
+        for album in rng.sample(past, 2):
+            peer.files += b.album(album, "flac" if n % 2 else "mp3", style="year_dash", share=f"@@odd{n}")
+    vbr = Peer("vbr_vince", "fast", 500_000, response_delay=2.7)
+    hifi = Peer("hifi_hanna", "fast", 1_500_000, response_delay=2.8, flac_bitrate=True)
+    echo = Peer("echo_echo", "fast", 400_000, response_delay=2.9, answers=2)
+    vault = Peer("locked_vault", "fast", 900_000, response_delay=3.0)
+    for album in rng.sample(past, 4):
+        vbr.files += [
+            _replace(f, vbr=True, bitrate=256, claimed_bitrate=245)
+            for f in b.album(album, "mp3", style="tagged", share="@@vbr")
+        ]
+        hifi.files += b.album(album, "flac", style="year_dash", share="@@hifi")
+        echo.files += b.album(album, "flac", style="year_dash", share="@@echo")
+        vault.locked += b.album(album, "flac", style="year_dash", share="@@vault")
+    return [*peers, vbr, hifi, echo, vault]
 
 
 def _replace(f: SharedFile, **changes: object) -> SharedFile:
