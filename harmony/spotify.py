@@ -173,6 +173,7 @@ class Playlist:
 class PlaylistItem:
     added_at: str | None
     track: Track | None  # None when the entry is an episode or unusable
+    skip_reason: str = ""  # why it cannot be wanted: "local", "episode", "unavailable"; "" if it can
 
 
 @dataclass(frozen=True)
@@ -258,18 +259,34 @@ def parse_playlist(payload: object) -> Playlist:
 
 def parse_playlist_item(payload: object) -> PlaylistItem:
     """One playlist entry: `item` (2026), else the older `track`. Episodes, in either shape
-    (`type: "episode"`, or a track-like object flagged `episode: true`), and null entries
-    have no track."""
+    (`type: "episode"`, or a track-like object flagged `episode: true`), and null entries have
+    no track; `skip_reason` says why an entry cannot be wanted (local files have a track)."""
     raw = _object(payload, "playlist item")
     entry = raw.get("item") if isinstance(raw.get("item"), dict) else raw.get("track")
-    track = None
-    if (
-        isinstance(entry, dict)
-        and as_str(entry.get("type"), "track") == "track"
-        and not as_bool(entry.get("episode"))
-    ):
-        track = parse_track(entry)
-    return PlaylistItem(added_at=as_opt_str(raw.get("added_at")), track=track)
+    added_at = as_opt_str(raw.get("added_at"))
+    if not isinstance(entry, dict):
+        return PlaylistItem(added_at, None, "unavailable")
+    if as_str(entry.get("type"), "track") != "track" or as_bool(entry.get("episode")):
+        return PlaylistItem(added_at, None, "episode")
+    track = parse_track(entry)
+    reason = "local" if track.is_local else "" if track.id else "unavailable"
+    return PlaylistItem(added_at, track, reason)
+
+
+_REF = re.compile(
+    r"(?:spotify:(?P<uri_kind>[a-z]+):|https?://open\.spotify\.com/(?:intl-[a-z]{2}(?:-[a-z]{2})?/)?"
+    r"(?P<url_kind>[a-z]+)/)?(?P<id>[0-9A-Za-z]{22})(?:[?#].*)?"
+)
+
+
+def parse_ref(ref: str, kind: str) -> str:
+    """The Spotify id in `ref`: a bare id, a URI (`spotify:artist:ID`) or an open.spotify.com URL
+    (with any `?si=` tail), of `kind` ("artist", "album", "playlist", "track"). BadInput otherwise."""
+    match = _REF.fullmatch(ref.strip()) if isinstance(ref, str) else None
+    found = match and (match.group("uri_kind") or match.group("url_kind") or kind)
+    if not match or found != kind:
+        raise BadInput(f"expected a Spotify {kind} id, URI (spotify:{kind}:...) or link", ref=str(ref)[:100])
+    return match.group("id")
 
 
 def collapse_duplicates(albums: Sequence[AlbumRef]) -> list[AlbumRef]:
@@ -628,6 +645,22 @@ class Spotify:
         cap = PAGE_CAPS["artist_albums"]
         pages = self._pages(f"/artists/{artist_id}/albums", params, cap, user=user)
         return collapse_duplicates([parse_album_ref(raw) for raw in pages])
+
+    def artist_albums_page(
+        self, artist_id: str, include_groups: Sequence[str], offset: int
+    ) -> tuple[list[AlbumRef], int]:
+        """One page (at most 10, Development Mode's cap) of an artist's releases from `offset`, in
+        `spotify.market`, with the listing's total. Unlike `artist_albums`, nothing is collapsed:
+        the caller advances `offset` by the page's length."""
+        params = {
+            "include_groups": ",".join(include_groups),
+            "market": self.market,
+            "limit": PAGE_CAPS["artist_albums"],
+            "offset": offset,
+        }
+        payload = as_dict(self._get(f"/artists/{artist_id}/albums", params))
+        albums = [parse_album_ref(raw) for raw in dicts(payload.get("items"))]
+        return albums, as_int(payload.get("total"), offset + len(albums))
 
     def album(self, album_id: str) -> Album:
         """An album with all its tracks (following the track paging past the embedded first page)."""

@@ -1,4 +1,8 @@
-"""Contract tests of the fake Spotify, driven through the real spotipy client and plain urllib3."""
+"""Contract tests of the fake Spotify, driven through the real spotipy client and plain urllib3.
+
+Each test starts its own fakes, so settings it changes (rotation, allowlists, rate limits)
+end with it.
+"""
 
 from __future__ import annotations
 
@@ -15,7 +19,9 @@ from fakes_fixtures import authorize_redirect, control, http, spotify_app_client
 from spotipy.oauth2 import SpotifyOauthError
 
 from harmony.fakes import Fakes, catalogue, start_fakes
-from harmony.fakes.catalogue import BIG_PLAYLIST_SIZE
+from harmony.fakes.catalogue import BIG_PLAYLIST_SIZE, DUPLICATED_ARTIST, ODD_PLAYLIST
+from harmony.fakes.spotify_accounts import REFRESH_LIFETIME
+from harmony.fakes.spotify_user import parse_fields
 
 
 @pytest.fixture
@@ -163,10 +169,16 @@ def test_user_library_and_big_playlist(fakes: Fakes) -> None:
     morning = next(p for p in playlists if p["name"] == "Morning Rotation")
     local = [e for e in sp.playlist_items(morning["id"], limit=50)["items"] if e["is_local"]]
     assert len(local) == 1 and local[0]["item"]["id"] is None
-    editorial = next(p for p in playlists if p["owner"]["id"] == "spotify")
-    with pytest.raises(spotipy.SpotifyException) as err:
-        sp.playlist_items(editorial["id"], limit=50)
-    assert err.value.http_status == 403
+    shared = next(p for p in playlists if p["name"] == "Road Trip (shared)")
+    assert sp.playlist_items(shared["id"], limit=50)["total"] == 25  # collaborative: readable
+    not_ours = fakes.catalogue.playlists[shared["id"]]
+    not_ours.collaborative = False
+    try:
+        with pytest.raises(spotipy.SpotifyException) as err:
+            sp.playlist_items(shared["id"], limit=50)
+        assert err.value.http_status == 403
+    finally:
+        not_ours.collaborative = True
     legacy = raw(
         fakes, f"/playlists/{morning['id']}/tracks", sp.auth_manager.get_access_token(check_cache=True)
     )
@@ -198,8 +210,12 @@ def test_oauth_code_flow_refresh_and_revoke(fakes: Fakes) -> None:
 def test_pkce_verifier_and_denial(fakes: Fakes) -> None:
     sp = spotify_user_client(fakes)
     token = sp.auth_manager.cache_handler.get_cached_token()
+    control(fakes.spotify.url, "/_fake/spotify/settings", {"refresh_rotation": "single_use"})
     rotated = sp.auth_manager.refresh_access_token(token["refresh_token"])
     assert rotated["refresh_token"] != token["refresh_token"]
+    with pytest.raises(SpotifyOauthError) as spent:
+        sp.auth_manager.refresh_access_token(token["refresh_token"])  # single use
+    assert spent.value.error == "invalid_grant"
     base = fakes.spotify_accounts_url
     query = (
         f"client_id={fakes.spotify_client_id}&response_type=code&redirect_uri=http://127.0.0.1:9/cb&state=s1"
@@ -264,7 +280,7 @@ def test_future_releases_appear_when_the_clock_moves(fakes: Fakes) -> None:
     sp = spotify_app_client(fakes)  # the old token has expired on the fake clock
     assert future.id in ids()
     assert sp.album(future.id)["release_date"] == future.release_date
-    with pytest.warns(DeprecationWarning):  # deprecated by Spotify, still served by the fake
+    with extended_quota(fakes), pytest.warns(DeprecationWarning):  # gone for Development Mode apps
         new = sp.new_releases(limit=50)["albums"]["items"]
     assert future.id in [a["id"] for a in new]
 
@@ -287,3 +303,176 @@ def test_faults(fakes: Fakes) -> None:
     with pytest.raises(urllib3.exceptions.ProtocolError):
         app_token(fakes)
     assert raw(fakes, path, token).status == 200
+    # A proxy in front of Spotify fails with an HTML page and no Retry-After, on both hosts' paths.
+    for target in ("/v1/", "/api/token"):
+        control(
+            fakes.spotify.url, "/_fake/faults", {"kind": "edge", "path": target, "status": 503, "times": 1}
+        )
+    edge = raw(fakes, path, token)
+    assert (
+        edge.status == 503
+        and edge.headers["Content-Type"] == "text/html"
+        and "Retry-After" not in edge.headers
+    )
+    assert b"<title>503 Service Unavailable</title>" in edge.data
+    assert client_credentials(fakes, fakes.spotify_client_secret).status == 503
+
+
+# --- Development Mode's rules and 2026 behaviour -----------------------------------------------------
+
+
+def test_spotify_owned_playlists_are_listed_but_answer_404(fakes: Fakes) -> None:
+    sp = spotify_user_client(fakes)
+    editorial = next(p for p in sp.current_user_playlists(limit=50)["items"] if p["owner"]["id"] == "spotify")
+    assert editorial["id"].startswith("37i9") and editorial["items"]["total"] == 30
+    for call in (lambda: sp.playlist(editorial["id"]), lambda: sp.playlist_items(editorial["id"], limit=50)):
+        with pytest.raises(spotipy.SpotifyException) as err:
+            call()
+        assert err.value.http_status == 404 and "Resource not found" in err.value.msg
+    with extended_quota(fakes):
+        assert sp.playlist(editorial["id"])["name"] == "Editorial Picks"
+
+
+def test_market_duplicates_collapse_when_a_market_is_given(fakes: Fakes) -> None:
+    # spotipy's artist_albums sends `country`, not the documented `market`: plain requests here.
+    artist, token = artist_id(fakes, DUPLICATED_ARTIST), app_token(fakes)
+
+    def names(market: str = "", with_token: str = token) -> list[str]:
+        query = "include_groups=album&limit=10" + (f"&market={market}" if market else "")
+        response = raw(fakes, f"/artists/{artist}/albums?{query}", with_token)
+        assert response.status == 200, response.data
+        return [a["name"] for a in json.loads(response.data)["items"]]
+
+    everywhere = names()
+    assert len(everywhere) == len(set(everywhere)) + 2  # two releases listed twice
+    assert sorted(names("US")) == sorted(set(everywhere))
+    assert len(names("JP")) == len(set(everywhere))
+    user = spotify_user_client(fakes).auth_manager.get_access_token(check_cache=True)
+    assert sorted(names("from_token", user)) == sorted(set(everywhere))  # the user's country
+    bad = raw(fakes, f"/artists/{artist}/albums?market=from_token", token)
+    assert bad.status == 400  # from_token needs a user token
+
+
+def test_fields_filter_is_applied(fakes: Fakes) -> None:
+    sp = spotify_user_client(fakes)
+    morning = next(p for p in fakes.catalogue.playlists.values() if p.name == "Morning Rotation")
+    meta = sp.playlist(
+        morning.id, fields="id,name,snapshot_id,owner(id),collaborative,items(total),tracks(total)"
+    )
+    assert meta == {
+        "id": morning.id,
+        "name": "Morning Rotation",
+        "snapshot_id": morning.snapshot_id,
+        "owner": {"id": catalogue.USER_ID},
+        "collaborative": False,
+        "items": {"total": len(morning.entries)},
+        "tracks": {"total": len(morning.entries)},
+    }
+    items = sp.playlist_items(morning.id, limit=5, fields="items(added_at,item.id),total")
+    assert set(items) == {"items", "total"} and set(items["items"][0]) == {"added_at", "item"}
+    assert set(items["items"][0]["item"]) == {"id"}
+    dropped = sp.playlist_items(morning.id, limit=5, fields="items(item(!album,!artists)),!href")
+    assert "href" not in dropped and "album" not in dropped["items"][0]["item"]
+    assert "name" in dropped["items"][0]["item"]
+    for bad in ("items(", "a..b", "!items(total)", ",", "items)"):
+        with pytest.raises(spotipy.SpotifyException) as err:
+            sp.playlist(morning.id, fields=bad)
+        assert err.value.http_status == 400
+    assert parse_fields("a.b.c,a.d").apply({"a": {"b": {"c": 1, "x": 2}, "d": 3, "e": 4}, "f": 5}) == {
+        "a": {"b": {"c": 1}, "d": 3}
+    }
+
+
+def test_odd_playlist_entries(fakes: Fakes) -> None:
+    sp = spotify_user_client(fakes)
+    odd = next(p for p in fakes.catalogue.playlists.values() if p.name == ODD_PLAYLIST)
+    as_tracks = sp.playlist_items(odd.id, limit=50, additional_types=("track",))["items"]
+    kinds = [(e.get("item") or e.get("track") or {}).get("type") for e in as_tracks]
+    assert kinds == ["track", "episode", None, "track", "track", "track", "track"]
+    episode = as_tracks[1]["item"]
+    assert episode["episode"] is True and episode["track"] is False and "album" in episode
+    assert as_tracks[2]["item"] is None  # an entry Spotify no longer has
+    assert "item" not in as_tracks[3] and as_tracks[3]["track"]["id"]  # the legacy shape
+    assert as_tracks[4]["added_at"] is None and as_tracks[4]["added_by"] is None
+    local = as_tracks[5]["item"]
+    assert local["is_local"] and local["id"] is None
+    assert local["artists"][0]["name"] == "Home Band" and local["album"]["name"] == "Tapes"
+    with_episodes = sp.playlist_items(odd.id, limit=50)["items"]  # spotipy asks for episodes by default
+    assert with_episodes[1]["item"]["type"] == "episode" and "show" in with_episodes[1]["item"]
+
+
+def test_users_not_on_the_allowlist_get_a_plain_text_403(fakes: Fakes) -> None:
+    control(fakes.spotify.url, "/_fake/spotify/settings", {"allowlist": []})
+    sp = spotify_user_client(fakes)  # the authorisation and token exchange succeed
+    with pytest.raises(spotipy.SpotifyException) as err:
+        sp.me()
+    assert err.value.http_status == 403 and "User not registered in the Developer Dashboard" in err.value.msg
+    token = sp.auth_manager.get_access_token(check_cache=True)
+    response = raw(fakes, "/me", token)
+    assert response.headers["Content-Type"] == "text/plain"
+    assert response.data == b"User not registered in the Developer Dashboard"
+
+
+def test_refresh_tokens_expire_six_months_after_the_authorisation(fakes: Fakes) -> None:
+    sp = spotify_user_client(fakes, pkce=False)
+    auth = sp.auth_manager
+    first = auth.cache_handler.get_cached_token()
+    fakes.clock.advance(REFRESH_LIFETIME - 86400)
+    refreshed = auth.refresh_access_token(first["refresh_token"])
+    assert refreshed["refresh_token"] == first["refresh_token"]  # not rotated: kept by spotipy
+    fakes.clock.advance(2 * 86400)  # refreshing did not move the deadline
+    with pytest.raises(SpotifyOauthError) as err:
+        auth.refresh_access_token(first["refresh_token"])
+    assert err.value.error == "invalid_grant" and err.value.error_description == "Refresh token expired"
+
+
+def test_only_registered_redirect_uris_are_accepted(fakes: Fakes) -> None:
+    control(
+        fakes.spotify.url, "/_fake/spotify/settings", {"redirect_uris": ["http://127.0.0.1:8765/callback"]}
+    )
+    spotify_user_client(fakes)  # registered: fine
+    base = fakes.spotify_accounts_url
+    query = f"client_id={fakes.spotify_client_id}&response_type=code&redirect_uri=http://127.0.0.1:9/cb"
+    refused = http.request("GET", f"{base}/authorize?{query}", redirect=False)
+    assert refused.status == 400 and refused.data == b"INVALID_CLIENT: Invalid redirect URI"
+
+
+def test_the_organic_rate_limit_grows_to_hours(fakes: Fakes) -> None:
+    control(fakes.spotify.url, "/_fake/spotify/settings", {"rate_limit": 3})
+    token = app_token(fakes)
+    path = "/artists/" + artist_id(fakes, "Aurora Vale")
+    assert [raw(fakes, path, token).status for _ in range(3)] == [200, 200, 200]
+    waits = []
+    for _ in range(9):  # calling on while limited makes each wait four times longer
+        limited = raw(fakes, path, token)
+        assert limited.status == 429 and json.loads(limited.data)["error"]["status"] == 429
+        waits.append(int(limited.headers["Retry-After"]))
+    assert waits[:3] == [1, 4, 16] and waits == sorted(waits) and waits[-1] >= 3600 * 3
+    fakes.clock.advance(waits[-1] + 1)
+    assert raw(fakes, path, app_token(fakes)).status == 200  # the old token expired meanwhile
+
+
+def test_removed_endpoints_answer_with_their_real_statuses(fakes: Fakes) -> None:
+    sp = spotify_app_client(fakes)
+    aurora = artist_id(fakes, "Aurora Vale")
+    token = app_token(fakes)
+    for path in (
+        f"/artists?ids={aurora}",
+        "/browse/new-releases",
+        f"/artists/{aurora}/related-artists",
+        f"/artists/{aurora}/top-tracks?market=US",
+        f"/audio-features/{next(iter(fakes.catalogue.tracks))}",
+        f"/recommendations?seed_artists={aurora}",
+    ):
+        response = raw(fakes, path, token)
+        assert response.status == 403, path
+        assert json.loads(response.data) == {"error": {"status": 403, "message": "Forbidden"}}
+    with pytest.raises(spotipy.SpotifyException) as err:
+        sp.artists([aurora])
+    assert err.value.http_status == 403
+
+
+def test_playlist_search_holds_nulls(fakes: Fakes) -> None:
+    found = spotify_app_client(fakes).search("Morning", type="playlist", limit=10)
+    items = found["playlists"]["items"]
+    assert None in items and any(p and p["name"] == "Morning Rotation" for p in items)

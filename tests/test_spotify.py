@@ -23,16 +23,25 @@ from harmony import auth
 from harmony.context import Context, opened
 from harmony.errors import (
     BadInput,
+    ConfigError,
     NotConfigured,
     NotFound,
     UpstreamCoolingDown,
     UpstreamRejected,
     UpstreamUnavailable,
 )
-from harmony.fakes import Fakes
-from harmony.fakes.catalogue import BIG_PLAYLIST_SIZE, USER_ID, Album, Track
+from harmony.fakes import Fakes, start_fakes
+from harmony.fakes.catalogue import BIG_PLAYLIST_SIZE, DUPLICATED_ARTIST, ODD_PLAYLIST, USER_ID, Album, Track
 from harmony.metrics import Metrics
-from harmony.spotify import Spotify, TokenBucket, User
+from harmony.spotify import (
+    REFRESH_TOKEN_LIFETIME,
+    AlbumRef,
+    Spotify,
+    TokenBucket,
+    User,
+    collapse_duplicates,
+    parse_ref,
+)
 from harmony.upstream import Upstream
 from harmony.web import make_app
 
@@ -46,9 +55,11 @@ OpenHarmony = Callable[..., Context]
 def harmony(tmp_path: Any, fakes: Fakes) -> Iterator[OpenHarmony]:
     """Open contexts on the fakes with option overrides (`upstream_read_timeout="0.3s"`, ...).
 
-    The rate is raised so that paging through thousands of items takes seconds, not minutes."""
+    The rate is raised so that paging through thousands of items takes seconds, not minutes.
+    The fake Spotify's settings are put back afterwards."""
     stack = ExitStack()
     count = iter(range(1000))
+    settings = fakes.spotify_state.settings()
 
     def open_one(**flags: Any) -> Context:
         flags.setdefault("spotify_rate", "50")
@@ -58,6 +69,7 @@ def harmony(tmp_path: Any, fakes: Fakes) -> Iterator[OpenHarmony]:
         with stack:
             yield open_one
     finally:
+        fakes.spotify_state.change(settings)
         reset_fakes(fakes)
 
 
@@ -124,7 +136,7 @@ def test_app_token_is_fetched_once_and_reused(ctx: Context, fakes: Fakes) -> Non
     ctx.spotify.artist(artist_id(fakes, "Aurora Vale"))
     ctx.spotify.search_tracks("Aurora Vale")
     assert len(fakes.spotify_state.tokens) == issued + 1
-    assert fakes.spotify_state.tokens[token].user is False
+    assert fakes.spotify_state.tokens[token].user_id is None
 
 
 def test_artist_is_parsed_and_unknown_ids_are_not_found(ctx: Context, fakes: Fakes) -> None:
@@ -289,7 +301,7 @@ def test_pkce_flow_stores_the_user_tokens(ctx: Context, fakes: Fakes) -> None:
     assert row["revoked_reason"] is None and row["expires_at"] > time.time() + 3000
     assert set(row["scope"].split()) >= {"user-follow-read", "playlist-read-private", "user-library-read"}
     token = fakes.spotify_state.tokens[row["access_token"]]
-    assert token.user and row["refresh_token"] in fakes.spotify_state.refresh_tokens
+    assert token.user_id == USER_ID and row["refresh_token"] in fakes.spotify_state.refresh_tokens
     assert ctx.db.query_one("SELECT COUNT(*) AS n FROM spotify_pkce")["n"] == 0  # state used up
     assert ctx.spotify.authorization()["user_id"] == USER_ID
 
@@ -368,16 +380,63 @@ def test_playlist_items_page_past_five_thousand_entries(ctx: Context, fakes: Fak
     assert all(i.added_at and i.track and i.track.isrc for i in items)
 
 
-def test_playlist_items_keep_local_files_and_refuse_playlists_not_ours(ctx: Context, fakes: Fakes) -> None:
+def test_playlist_items_keep_local_files(ctx: Context, fakes: Fakes) -> None:
     connect_user(ctx)
     morning = next(p for p in fakes.catalogue.playlists.values() if p.name == "Morning Rotation")
     items = list(ctx.spotify.playlist_items(morning.id))
-    local = [i.track for i in items if i.track and i.track.is_local]
-    assert len(items) == len(morning.entries) and len(local) == 1 and local[0].id is None
-    editorial = next(p for p in fakes.catalogue.playlists.values() if p.owner_id == "spotify")
+    local = [i for i in items if i.track and i.track.is_local]
+    assert len(items) == len(morning.entries) and len(local) == 1 and local[0].track is not None
+    assert local[0].track.id is None and local[0].skip_reason == "local"
+    assert local[0].track.artists[0].name == "Me"
+
+
+def test_odd_playlist_entries_are_skipped_with_a_reason(ctx: Context, fakes: Fakes) -> None:
+    connect_user(ctx)
+    odd = next(p for p in fakes.catalogue.playlists.values() if p.name == ODD_PLAYLIST)
+    items = list(ctx.spotify.playlist_items(odd.id))
+    assert [i.skip_reason for i in items] == ["", "episode", "unavailable", "", "", "local", ""]
+    tracks = [i.track.id for i in items if not i.skip_reason and i.track]
+    assert tracks == [e.track_id for e in odd.entries if e.kind in ("track", "legacy")]
+    assert items[4].added_at is None and items[0].added_at  # very old entries have no date
+
+
+def test_a_spotify_owned_playlist_is_unreadable_not_deleted(ctx: Context, fakes: Fakes) -> None:
+    connect_user(ctx)
+    editorial = next(p for p in ctx.spotify.my_playlists() if p.owner_id == "spotify")  # listed
+    for call in (
+        lambda: ctx.spotify.playlist(editorial.id),
+        lambda: list(ctx.spotify.playlist_items(editorial.id)),
+    ):
+        with pytest.raises(UpstreamRejected) as info:  # never NotFound, which would mean deleted
+            call()
+        assert info.value.details == {"service": "spotify", "status": 404, "reason": "spotify_owned"}
+        assert "Spotify's own" in info.value.message and "still exists" in info.value.message
+    with pytest.raises(NotFound, match="deleted"):
+        ctx.spotify.playlist("0" * 22)
+
+
+def test_another_users_playlist_says_what_development_mode_allows(ctx: Context, fakes: Fakes) -> None:
+    connect_user(ctx)
+    shared = next(p for p in fakes.catalogue.playlists.values() if p.name == "Road Trip (shared)")
+    shared.collaborative = False  # now only followed: someone else's playlist
+    try:
+        assert ctx.spotify.playlist(shared.id).owner_id == "roadfriend"  # the metadata is readable
+        with pytest.raises(UpstreamRejected) as info:
+            list(ctx.spotify.playlist_items(shared.id))
+    finally:
+        shared.collaborative = True
+    assert info.value.details["status"] == 403 and info.value.details["reason"] == "not_owned"
+    assert (
+        "Development Mode apps can read only the user's own and collaborative playlists" in info.value.message
+    )
+
+
+def test_an_account_not_on_the_allowlist_is_told_the_fix(ctx: Context, fakes: Fakes) -> None:
+    control(fakes, "/_fake/spotify/settings", {"allowlist": []})  # the fixture puts it back
     with pytest.raises(UpstreamRejected) as info:
-        list(ctx.spotify.playlist_items(editorial.id))
-    assert info.value.details["status"] == 403
+        connect_user(ctx)  # the token exchange works; /me then answers a plain-text 403
+    assert info.value.details["reason"] == "user_not_registered"
+    assert "User Management in the Spotify Developer Dashboard" in info.value.message
 
 
 def test_saved_tracks_page_and_carry_isrcs(ctx: Context, fakes: Fakes) -> None:
@@ -399,6 +458,52 @@ def test_expired_app_and_user_tokens_are_refreshed_transparently(ctx: Context, f
     assert new["access_token"] != old["access_token"] and new["revoked_reason"] is None
     assert fakes.spotify_state.tokens[new["access_token"]].expires_at > fakes.clock.now()
     assert len(list(ctx.spotify.saved_tracks())) == len(fakes.catalogue.saved)
+
+
+def test_two_threads_refreshing_a_single_use_token_leave_the_authorisation_valid(
+    ctx: Context, fakes: Fakes
+) -> None:
+    control(fakes, "/_fake/spotify/settings", {"refresh_rotation": "single_use"})
+    connect_user(ctx)
+    control(fakes, "/_fake/spotify/expire-tokens")  # every thread's next call gets a 401
+    refreshes = len([r for r in fakes.spotify_state.token_requests if r["grant_type"] == "refresh_token"])
+    gate, errors = threading.Barrier(4), []
+
+    def call() -> None:
+        gate.wait()
+        try:
+            ctx.spotify.me()
+        except Exception as exc:
+            errors.append(exc)
+
+    threads = [threading.Thread(target=call) for _ in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(10)
+    assert errors == []
+    row = stored_auth(ctx)
+    assert row["revoked_reason"] is None and row["refresh_token"] in fakes.spotify_state.refresh_tokens
+    sent = [r for r in fakes.spotify_state.token_requests if r["grant_type"] == "refresh_token"][refreshes:]
+    assert len(sent) == 1  # one refresh; the other threads used its result
+    # A PKCE-issued token is refreshed as a public client: the client id, and no secret.
+    assert sent[0]["client_id"] == fakes.spotify_client_id and not sent[0]["secret"] and not sent[0]["basic"]
+
+
+def test_a_failing_token_endpoint_never_costs_the_authorisation(ctx: Context, fakes: Fakes) -> None:
+    connect_user(ctx)
+    control(fakes, "/_fake/spotify/expire-tokens")
+    add_fault(fakes, kind="status", path="/api/token", status=503, times=1)
+    with pytest.raises(UpstreamUnavailable):
+        ctx.spotify.me()
+    add_fault(fakes, kind="edge", path="/api/token", status=502, times=1)
+    with pytest.raises(UpstreamUnavailable, match="502 Bad Gateway"):
+        ctx.spotify.me()
+    add_fault(fakes, kind="status", path="/api/token", status=400, message="Something else", times=1)
+    with pytest.raises(UpstreamRejected):
+        ctx.spotify.me()  # a refusal, but not invalid_grant
+    assert stored_auth(ctx)["revoked_reason"] is None
+    assert ctx.spotify.me().id == USER_ID
 
 
 def test_revoked_refresh_token_asks_to_connect_again(ctx: Context, fakes: Fakes) -> None:
@@ -633,3 +738,116 @@ def test_token_bucket_queues_concurrent_acquirers() -> None:
         thread.join(5)
     assert sorted(waits) == pytest.approx([0, 0, 0.25, 0.5, 0.75, 1.0])
     assert sorted(slept) == pytest.approx([0.25, 0.5, 0.75, 1.0])
+
+
+# --- markets, configuration, references ---------------------------------------------------------------
+
+
+def test_duplicate_market_albums_come_back_once(harmony: OpenHarmony, fakes: Fakes) -> None:
+    ctx = harmony()
+    artist = artist_id(fakes, DUPLICATED_ARTIST)
+    albums = ctx.spotify.artist_albums(artist, include_groups=("album",))
+    expected = {
+        a.name
+        for a, group in fakes.catalogue.artist_albums(artist)
+        if group == "album" and fakes.spotify_state.visible(a)
+    }
+    assert sorted(a.name for a in albums) == sorted(expected)  # each release once, in spotify.market
+    assert all(fakes.catalogue.albums[a.id].duplicate_of is None for a in albums)  # the US copies
+    connect_user(ctx)
+    as_user = ctx.spotify.artist_albums(artist, include_groups=("album",), user=True)  # market=from_token
+    assert [a.id for a in as_user] == [a.id for a in albums]
+    japan = harmony(spotify_market="jp").spotify.artist_albums(artist, include_groups=("album",))
+    assert sorted(a.name for a in japan) == sorted(expected) and {a.id for a in japan} != {
+        a.id for a in albums
+    }
+
+
+def test_duplicates_are_collapsed_even_when_the_market_does_not_narrow() -> None:
+    def ref(album_id: str, name: str, tracks: int = 10) -> AlbumRef:
+        return AlbumRef(album_id, name, "album", "2020-01-01", "day", tracks, ())
+
+    listed = [ref("a1", "Same"), ref("a2", "same"), ref("a3", "Same", 11), ref("a4", "Other")]
+    assert [a.id for a in collapse_duplicates(listed)] == ["a1", "a3", "a4"]
+
+
+def test_spotify_not_configured_is_its_own_error(harmony: OpenHarmony, fakes: Fakes) -> None:
+    ctx = harmony(spotify_client_id="")
+    with pytest.raises(NotConfigured, match="not configured") as info:
+        ctx.spotify.artist(artist_id(fakes, "Aurora Vale"))
+    assert (info.value.status, info.value.code) == (409, "not_configured")
+    client = Client(make_app(ctx), auth.create_key(ctx.db, "test admin", "admin")[0])
+    refused = client.post("/api/v1/spotify/authorize", json={})
+    assert refused.status == 409 and refused.json["error"]["code"] == "not_configured"
+    assert ctx.spotify.probe().startswith("not configured")
+    with pytest.raises(ConfigError, match=r"spotify\.market"):
+        Spotify(
+            ctx.upstream, ctx.db, client_id="x", client_secret="", api_url="", accounts_url="", market="USA"
+        )
+
+
+def test_references_and_single_album_pages(ctx: Context, fakes: Fakes) -> None:
+    velvet = artist_id(fakes, "The Velvet Hours")
+    for ref in (velvet, f"spotify:artist:{velvet}", f"https://open.spotify.com/artist/{velvet}?si=x1"):
+        assert parse_ref(ref, "artist") == velvet
+    for bad in (f"spotify:album:{velvet}", "velvet", f"https://open.spotify.com/playlist/{velvet}"):
+        with pytest.raises(BadInput, match="Spotify artist"):
+            parse_ref(bad, "artist")
+    first, total = ctx.spotify.artist_albums_page(velvet, ALL_GROUPS, 0)
+    rest, same_total = ctx.spotify.artist_albums_page(velvet, ALL_GROUPS, len(first))
+    assert len(first) == 10 and total == same_total == 10 + len(rest)
+    assert [a.id for a in first + rest] == [a.id for a in ctx.spotify.artist_albums(velvet, ALL_GROUPS)]
+
+
+# --- readiness ----------------------------------------------------------------------------------------
+
+
+def test_the_probe_asks_the_api_and_counts_a_cooldown_as_ready(ctx: Context, fakes: Fakes) -> None:
+    ctx.spotify.app_token()  # cached: the probe must not stop at it
+    assert ctx.spotify.probe() == "API answering; no user connected"
+    add_fault(fakes, kind="status", path="/v1/search", status=500, times=1)
+    with pytest.raises(UpstreamUnavailable, match="answered 500"):
+        ctx.spotify.probe()
+    add_fault(fakes, kind="rate_limit", path="/v1/search", seconds=7200, times=1)
+    assert "cooling down until" in ctx.spotify.probe()
+    assert ctx.spotify.probe().startswith("cooling down until")  # without asking Spotify again
+
+
+@pytest.fixture
+def own_fakes(tmp_path: Any) -> Iterator[Fakes]:
+    """Fakes of its own, for a test that moves the clock by months."""
+    running = start_fakes(str(tmp_path / "own-downloads"))
+    try:
+        yield running
+    finally:
+        running.stop()
+
+
+def test_the_refresh_token_expiry_is_shown_warned_and_then_asks_to_connect_again(
+    tmp_path: Any, own_fakes: Fakes
+) -> None:
+    with opened(make_config(tmp_path / "months", own_fakes, spotify_rate="50")) as ctx:
+        ctx.spotify.clock = own_fakes.clock.now  # Harmony's time is the fakes' time here
+        connect_user(ctx)
+        client = Client(make_app(ctx), auth.create_key(ctx.db, "test admin", "admin")[0])
+        shown = client.get("/api/v1/spotify").json["authorization"]
+        assert shown["refresh_expires_at"] == pytest.approx(shown["authorized_at"] + REFRESH_TOKEN_LIFETIME)
+
+        def spotify_check() -> dict[str, Any]:
+            ctx.health.probe()
+            check: dict[str, Any] = client.get("/ready").json["checks"]["spotify"]
+            return check
+
+        fresh = spotify_check()
+        assert fresh["ok"] is True and "expires" not in fresh["detail"]
+        own_fakes.clock.advance(REFRESH_TOKEN_LIFETIME - 10 * 86400)
+        warned = spotify_check()
+        assert (
+            warned["ok"] is True and "expires on" in warned["detail"] and "(in 10 days)" in warned["detail"]
+        )
+        assert ctx.spotify.me().id == USER_ID  # still refreshes meanwhile
+        own_fakes.clock.advance(11 * 86400)
+        with pytest.raises(UpstreamRejected, match=r"Refresh token expired.*connect again"):
+            ctx.spotify.me()
+        expired = spotify_check()
+        assert expired["ok"] is True and "connect again" in expired["detail"]

@@ -7,7 +7,15 @@ Pure data, no I/O. `build(seed, today)` returns the same catalogue for the same 
 - at least one multi-disc album; release dates with year, month and day precision;
 - future releases dated after `today`, which the fake Spotify hides until its clock reaches them;
 - a long tail of minor artists that fills a 5,200-track playlist, the user's playlists
-  (owned, collaborative, followed-only, empty) and saved tracks.
+  (owned, collaborative, followed-only, empty, Spotify's own with an id starting `37i9`) and
+  saved tracks;
+- market duplicates: two releases of one artist listed again under other ids for other markets,
+  as Spotify lists a release once per set of markets when no market is given;
+- a playlist of odd entries: podcast episodes, a removed (null) entry, a legacy-shaped entry,
+  entries with no `added_at`, a local file with artist and album names.
+
+Everything after the first playlists comes from its own random stream, so the older data (and
+the fake peers' shares, built from it) stays the same for a seed.
 """
 
 from __future__ import annotations
@@ -20,6 +28,11 @@ BASE62 = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
 USER_ID = "harmonylistener"
 VARIOUS_ARTISTS_ID = "0LyfQWJT6nXafLPZqxe9Of"  # Spotify's real "Various Artists" id
 BIG_PLAYLIST_SIZE = 5200
+SPOTIFY_USER_ID = "spotify"
+EDITORIAL_PREFIX = "37i9dQZF1"  # Spotify's own playlists have ids like 37i9dQZF1DXcBWIGoYBM5M
+MARKETS = ("US", "GB", "SE", "DE", "FR", "JP")
+DUPLICATED_ARTIST = "Halcyon Rooms"
+ODD_PLAYLIST = "Odds and Ends"
 
 MAIN_ARTISTS = (
     "Aurora Vale",
@@ -97,6 +110,11 @@ class Album:
     label: str
     track_ids: list[str] = field(default_factory=list)
     future: bool = False
+    markets: tuple[str, ...] = ()  # where it is available; () means everywhere
+    duplicate_of: str | None = None  # the release this one repeats for other markets
+
+    def available_in(self, market: str | None) -> bool:
+        return market is None or not self.markets or market in self.markets
 
     @property
     def released_on(self) -> dt.date:
@@ -107,12 +125,18 @@ class Album:
 
 @dataclass
 class PlaylistEntry:
-    """One playlist row; `track_id` is None for a local file (`local_name` then names it)."""
+    """One playlist row. `kind` is `track` (`track_id`), `local` (a local file: `local_name`,
+    `local_artist`, `local_album`), `episode` (a podcast episode named `local_name`), `null` (an
+    entry whose item Spotify no longer has) or `legacy` (a track shaped as before 2026: `track`
+    and no `item`). `added_at` and `added_by` are None on very old playlists."""
 
     track_id: str | None
-    added_at: str
-    added_by: str
+    added_at: str | None
+    added_by: str | None
     local_name: str = ""
+    kind: str = "track"
+    local_artist: str = ""
+    local_album: str = ""
 
 
 @dataclass
@@ -218,6 +242,11 @@ class _Builder:
             main_artist_ids=[a.id for a in main],
         )
         self._library(catalogue, main, tail)
+        extra = _Builder(self.seed * 7331 + 11, self.today)  # a separate stream: the data above stays
+        extra.artists, extra.albums, extra.tracks = self.artists, self.albums, self.tracks
+        extra.isrc_serial = self.isrc_serial
+        extra._market_duplicates(catalogue)
+        extra._odd_playlist(catalogue)
         return catalogue
 
     # -- artists and releases -------------------------------------------------------------------
@@ -385,7 +414,10 @@ class _Builder:
             return [PlaylistEntry(t, self._stamp(i), added_by) for i, t in enumerate(track_ids)]
 
         morning = entries(rng.sample(past, 34))
-        morning.insert(7, PlaylistEntry(None, self._stamp(40), USER_ID, local_name="my demo take.mp3"))
+        demo = PlaylistEntry(
+            None, self._stamp(40), USER_ID, "my demo take.mp3", "local", "Me", "Garage Demos"
+        )
+        morning.insert(7, demo)
         everything = rng.sample(tail_tracks, len(tail_tracks))[: BIG_PLAYLIST_SIZE - 100]
         everything += rng.sample(past, 100)
         me = "Harmony Listener"
@@ -405,7 +437,7 @@ class _Builder:
             (
                 "Editorial Picks",
                 "Chosen by the editors.",
-                "spotify",
+                SPOTIFY_USER_ID,
                 "Spotify",
                 True,
                 False,
@@ -413,10 +445,55 @@ class _Builder:
             ),
         ]
         for name, description, owner, owner_name, public, collab, rows in playlists:
-            playlist = Playlist(spotify_id(rng), name, description, owner, owner_name, public, collab, rows)
+            playlist_id = spotify_id(rng)
+            if owner == SPOTIFY_USER_ID:
+                playlist_id = EDITORIAL_PREFIX + playlist_id[len(EDITORIAL_PREFIX) :]
+            playlist = Playlist(playlist_id, name, description, owner, owner_name, public, collab, rows)
             catalogue.playlists[playlist.id] = playlist
         saved = rng.sample(past, 80)
         catalogue.saved = [(t, self._stamp(1000 - i)) for i, t in enumerate(saved)]
+
+    def _market_duplicates(self, catalogue: Catalogue) -> None:
+        """Two albums of one artist also listed under new ids for another market (Japan)."""
+        artist = catalogue.artist_by_name(DUPLICATED_ARTIST)
+        originals = [
+            a for a in self.albums.values() if a.artist_ids == (artist.id,) and a.album_type == "album"
+        ]
+        for original in originals[:2]:
+            original.markets = tuple(m for m in MARKETS if m != "JP")
+            copy = Album(
+                id=spotify_id(self.rng),
+                name=original.name,
+                album_type=original.album_type,
+                artist_ids=original.artist_ids,
+                release_date=original.release_date,
+                release_date_precision=original.release_date_precision,
+                upc=original.upc,
+                label=original.label,
+                markets=("JP",),
+                duplicate_of=original.id,
+            )
+            self.albums[copy.id] = copy
+            for track_id in original.track_ids:
+                self._copy_track(self.tracks[track_id], copy, disc=self.tracks[track_id].disc_number)
+
+    def _odd_playlist(self, catalogue: Catalogue) -> None:
+        """A playlist of the entries a client must not choke on (see `PlaylistEntry`)."""
+        tracks = [t.id for t in self.tracks.values() if not self.albums[t.album_id].future]
+        picks = self.rng.sample(tracks, 4)
+        rows = [
+            PlaylistEntry(picks[0], self._stamp(1), USER_ID),
+            PlaylistEntry(None, self._stamp(2), USER_ID, "Episode 12: The Long Night", "episode"),
+            PlaylistEntry(None, self._stamp(3), USER_ID, kind="null"),
+            PlaylistEntry(picks[1], self._stamp(4), USER_ID, kind="legacy"),
+            PlaylistEntry(picks[2], None, None),
+            PlaylistEntry(None, self._stamp(5), USER_ID, "basement jam.flac", "local", "Home Band", "Tapes"),
+            PlaylistEntry(picks[3], self._stamp(6), USER_ID),
+        ]
+        playlist = Playlist(
+            spotify_id(self.rng), ODD_PLAYLIST, "", USER_ID, "Harmony Listener", False, False, rows
+        )
+        catalogue.playlists[playlist.id] = playlist
 
     def _stamp(self, n: int) -> str:
         offset = dt.timedelta(hours=7 * n, seconds=self.rng.randrange(3600))

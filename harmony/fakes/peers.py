@@ -125,7 +125,9 @@ def build(catalogue: Catalogue, seed: int = 1) -> dict[str, Peer]:
     releases = [
         a
         for a in catalogue.albums.values()
-        if a.album_type != "compilation" and a.artist_ids[0] in set(catalogue.main_artist_ids)
+        if a.album_type != "compilation"
+        and a.artist_ids[0] in set(catalogue.main_artist_ids)
+        and a.duplicate_of is None  # a market duplicate is the same release
     ]
     past = [a for a in releases if not a.future]
     b = _ShareBuilder(catalogue)
