@@ -612,6 +612,23 @@ def test_long_retry_after_starts_a_cooldown_that_fails_fast_and_is_reported(
     assert check["ok"] is True and check["detail"].startswith("cooling down until")
 
 
+def test_an_organic_rate_limit_of_hours_is_a_cooldown_not_a_sleep(harmony: OpenHarmony, fakes: Fakes) -> None:
+    ctx = harmony(upstream_max_cooldown="10m")
+    token = ctx.spotify.app_token()
+    control(fakes, "/_fake/spotify/settings", {"rate_limit": 2})  # the fixture turns it off again
+    aurora = artist_id(fakes, "Aurora Vale")
+    for _ in range(9):  # sustained calls from elsewhere on the same app push Retry-After to hours
+        HTTP.request(
+            "GET", f"{fakes.spotify_api_url}/artists/{aurora}", headers={"Authorization": f"Bearer {token}"}
+        )
+    started = time.monotonic()
+    with pytest.raises(UpstreamCoolingDown) as info:
+        ctx.spotify.artist(aurora)
+    assert time.monotonic() - started < 1.0  # no thread parked for hours
+    assert info.value.details["until"] == pytest.approx(time.time() + 600, abs=5)  # upstream.max_cooldown
+    assert "capped at 600s" in ctx.upstream.cooldowns()["spotify"]["reason"]
+
+
 def test_cooldown_ends_when_the_retry_after_has_passed(ctx: Context, fakes: Fakes) -> None:
     now = [time.time()]
     metrics = Metrics()
