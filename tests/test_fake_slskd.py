@@ -610,7 +610,7 @@ def test_connections_are_kept_alive_and_closed_when_idle(latest: Fakes) -> None:
         assert pool.request("GET", "/slskd/api/v0/application", headers=headers).status == 200
     assert latest.slskd.connections() == before + 1  # one connection served all five
     latest.clock.advance(131)  # Kestrel closes a connection idle for 130 s
-    assert latest.slskd.connections() == 0
+    assert latest.slskd.connections(idle=True) == 0
     assert pool.request("GET", "/slskd/api/v0/application", headers=headers).status == 200  # reconnects
     pool.close()
 

@@ -33,6 +33,7 @@ WSGIApp = Callable[[dict[str, Any], Callable[..., Any]], Iterable[bytes]]
 # Kestrel's default keep-alive timeout.
 DEFAULT_IDLE_TIMEOUT = 130.0
 _POLL = 0.05  # how often an idle connection looks at the clock and the stop flag
+_SETTLE = 0.05  # how long a clock advance waits for answers in flight to finish
 MAX_BODY = 16 << 20
 
 
@@ -45,20 +46,27 @@ class _Server(socketserver.ThreadingMixIn, WSGIServer):
     stopping: threading.Event
     connections: set[_Handler]
     connections_lock: threading.Lock
+    finished: threading.Condition  # on connections_lock: a handler went back to idle
 
     def now(self) -> float:
         return self.clock.now() if self.clock is not None else time.time()
 
     def close_idle(self, now: float) -> None:
-        """Close the connections idle for `idle_timeout` by `now` (none with a request waiting)."""
+        """Close the connections idle for `idle_timeout` by `now` (none with a request waiting).
+
+        A handler that has just sent its answer may not have marked itself idle yet: wait a
+        moment for those, so a client's next request never races this close."""
+        deadline = time.monotonic() + _SETTLE
         with self.connections_lock:
+            while any(h.busy for h in self.connections) and (left := deadline - time.monotonic()) > 0:
+                self.finished.wait(left)
             for handler in list(self.connections):
                 expired = now - handler.idle_since >= self.idle_timeout
                 if (
                     expired
                     and not handler.busy
                     and not handler.closed
-                    and not _readable(handler.connection, 0)
+                    and not _request_waiting(handler.connection)
                 ):
                     handler.close_socket()
 
@@ -80,6 +88,16 @@ class _ServerHandler(ServerHandler):
         super().send_headers()
 
 
+def _request_waiting(sock: socket.socket) -> bool:
+    """Bytes of a request have arrived (not just the client's own close)."""
+    if not _readable(sock, 0):
+        return False
+    try:
+        return bool(sock.recv(1, socket.MSG_PEEK | socket.MSG_DONTWAIT))
+    except OSError:
+        return False
+
+
 def _readable(sock: socket.socket, timeout: float) -> bool:
     try:
         return bool(select.select([sock], [], [], timeout)[0])
@@ -95,6 +113,7 @@ class _Handler(WSGIRequestHandler):
     busy = False
     closed = False
     idle_since = 0.0
+    request_started = 0.0
 
     def setup(self) -> None:
         super().setup()
@@ -132,8 +151,10 @@ class _Handler(WSGIRequestHandler):
                 return
             finally:
                 with self._server.connections_lock:
-                    self.busy = False
-                    self.idle_since = self._server.now()
+                    # Idle from the request's start: the clock may have been advanced since the
+                    # client got its answer, and that time counts as idle.
+                    self.busy, self.idle_since = False, self.request_started
+                    self._server.finished.notify_all()
             if self.close_connection or self.closed:
                 return
 
@@ -147,11 +168,11 @@ class _Handler(WSGIRequestHandler):
                 with server.connections_lock:
                     if self.closed:
                         return False
-                    self.busy = True
+                    self.busy, self.request_started = True, server.now()
                 return True
             if server.now() - self.idle_since >= server.idle_timeout:
                 with server.connections_lock:
-                    if not self.busy and not _readable(self.connection, 0):
+                    if not self.busy and not _request_waiting(self.connection):
                         self.close_socket()
                         return False
 
@@ -262,13 +283,14 @@ class FakeServer:
     def running(self) -> bool:
         return self._server is not None
 
-    def connections(self) -> int:
-        """Connections open now (kept alive between requests, or serving one)."""
+    def connections(self, *, idle: bool = False) -> int:
+        """Connections open now: kept alive between requests, or serving one (only the former
+        with `idle`)."""
         server = self._server
         if server is None:
             return 0
         with server.connections_lock:
-            return sum(1 for handler in server.connections if not handler.closed)
+            return sum(1 for h in server.connections if not h.closed and not (idle and h.busy))
 
     def start(self) -> None:
         """Bind and serve in the background; returns once the socket is listening."""
@@ -282,6 +304,7 @@ class FakeServer:
         server.stopping = threading.Event()
         server.connections = set()
         server.connections_lock = threading.Lock()
+        server.finished = threading.Condition(server.connections_lock)
         self.port = server.server_port
         self._server = server
         if self.clock is not None:
