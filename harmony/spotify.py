@@ -177,6 +177,15 @@ class PlaylistItem:
 
 
 @dataclass(frozen=True)
+class SearchPage:
+    """One page of a catalogue search: tracks, albums (`AlbumRef`) or artists."""
+
+    items: tuple[Any, ...]
+    total: int
+    more: bool
+
+
+@dataclass(frozen=True)
 class User:
     id: str
     display_name: str
@@ -287,6 +296,15 @@ def parse_ref(ref: str, kind: str) -> str:
     if not match or found != kind:
         raise BadInput(f"expected a Spotify {kind} id, URI (spotify:{kind}:...) or link", ref=str(ref)[:100])
     return match.group("id")
+
+
+def parse_any_ref(ref: str) -> tuple[str | None, str]:
+    """(kind, id) from a Spotify id, URI or link; the kind is None for a bare id. BadInput
+    otherwise."""
+    match = _REF.fullmatch(ref.strip()) if isinstance(ref, str) else None
+    if not match:
+        raise BadInput("expected a Spotify id, URI (spotify:track:...) or link", ref=str(ref)[:100])
+    return match.group("uri_kind") or match.group("url_kind"), match.group("id")
 
 
 def collapse_duplicates(albums: Sequence[AlbumRef]) -> list[AlbumRef]:
@@ -710,6 +728,19 @@ class Spotify:
     def track(self, track_id: str) -> Track:
         return parse_track(self._get(f"/tracks/{track_id}"))
 
+    def search(self, query: str, kind: str, *, offset: int = 0) -> SearchPage:
+        """One page (10, the Development Mode limit) of tracks, albums or artists for `query`."""
+        parse: Callable[[object], Any] = {
+            "track": lambda raw: parse_track(raw),
+            "album": parse_album_ref,
+            "artist": parse_artist,
+        }[kind]
+        params = {"q": query, "type": kind, "limit": 10, "offset": offset, "market": self.market}
+        paging = as_dict(as_dict(self._get("/search", params)).get(kind + "s"))
+        items = tuple(parse(raw) for raw in dicts(paging.get("items")))
+        total = as_int(paging.get("total"), len(items))
+        return SearchPage(items, total, bool(paging.get("next")) and offset + len(items) < total)
+
     def search_tracks(self, query: str, limit: int = 10) -> list[Track]:
         payload = as_dict(self._get("/search", {"q": query, "type": "track", "limit": min(limit, 10)}))
         return [parse_track(raw) for raw in dicts(as_dict(payload.get("tracks")).get("items"))]
@@ -756,8 +787,8 @@ class Spotify:
         except NotFound:
             if spotify_owned(playlist_id):
                 raise UpstreamRejected(
-                    f"playlist {playlist_id} is Spotify's own (editorial or algorithmic): Spotify does "
-                    "not let Development Mode apps read it, but it still exists",
+                    f"playlist {playlist_id} is Spotify's own (editorial or algorithmic): it still "
+                    "exists, but Spotify makes it not readable by this app (Development Mode)",
                     service=SERVICE,
                     status=404,
                     reason="spotify_owned",

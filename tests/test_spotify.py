@@ -410,7 +410,7 @@ def test_a_spotify_owned_playlist_is_unreadable_not_deleted(ctx: Context, fakes:
         with pytest.raises(UpstreamRejected) as info:  # never NotFound, which would mean deleted
             call()
         assert info.value.details == {"service": "spotify", "status": 404, "reason": "spotify_owned"}
-        assert "Spotify's own" in info.value.message and "still exists" in info.value.message
+        assert "Spotify's own" in info.value.message and "not readable by this app" in info.value.message
     with pytest.raises(NotFound, match="deleted"):
         ctx.spotify.playlist("0" * 22)
 
