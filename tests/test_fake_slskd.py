@@ -605,13 +605,13 @@ def test_old_versions_keep_a_slash_encoded(fakes: Fakes) -> None:
 def test_connections_are_kept_alive_and_closed_when_idle(latest: Fakes) -> None:
     pool = urllib3.HTTPConnectionPool("127.0.0.1", latest.slskd.port, maxsize=1, retries=False)
     headers = {"X-API-Key": latest.slskd_api_key}
-    before = latest.slskd.connections()
     for _ in range(5):
         assert pool.request("GET", "/slskd/api/v0/application", headers=headers).status == 200
-    assert latest.slskd.connections() == before + 1  # one connection served all five
+    assert pool.num_connections == 1  # one connection served all five
     latest.clock.advance(131)  # Kestrel closes a connection idle for 130 s
     assert latest.slskd.connections(idle=True) == 0
-    assert pool.request("GET", "/slskd/api/v0/application", headers=headers).status == 200  # reconnects
+    # The client sees the close before it sends, and connects again.
+    assert pool.request("GET", "/slskd/api/v0/application", headers=headers).status == 200
     pool.close()
 
 
