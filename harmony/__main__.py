@@ -196,15 +196,48 @@ def _serve(cfg: config.Config, args: argparse.Namespace, out: TextIO) -> int:
         return run_server(ctx, out)
 
 
+# What the demo follows on its first start: Sigrún Hólm has a single out a few minutes after the
+# demo starts (the fakes' clock starts just before midnight, the day before its release date).
+DEMO_ARTISTS = (("Sigrún Hólm", None), ("Aurora Vale", "2019-01-01"), ("Mørkeskog", "2020-01-01"))
+DEMO_PLAYLIST = "Morning Rotation"
+DEMO_OPTIONS = {"watchlist.interval": "2m", "playlists.interval": "5m"}
+
+
+def _demo_clock() -> Any:
+    """The fakes' clock: three minutes before the next UTC midnight, so tomorrow's release comes
+    out while the newcomer watches."""
+    from .fakes import FakeClock
+
+    now = time.time()
+    return FakeClock(start=now - now % 86400 + 86400 - 180)
+
+
+def _seed_demo(ctx: Context, fakes: Any, out: TextIO) -> None:
+    """On the demo's first start: connect the fake Spotify user, watch three artists and follow
+    one playlist, as a newcomer would."""
+    if ctx.watcher.list_artists(limit=1):
+        return
+    state, code = fakes.approve(ctx.spotify.authorize_url("http://127.0.0.1/auth/spotify/callback"))
+    ctx.spotify.complete_authorization(state, code)
+    today = fakes.clock.today().isoformat()
+    for name, since in DEMO_ARTISTS:
+        ctx.watcher.add(fakes.catalogue.artist_by_name(name).id, since=since or today)
+    playlist = next(p for p in fakes.catalogue.playlists.values() if p.name == DEMO_PLAYLIST)
+    ctx.playlists.follow(playlist.id)
+    names = ", ".join(name for name, _ in DEMO_ARTISTS)
+    print(f"  watching {names}; following the playlist {DEMO_PLAYLIST!r}", file=out)
+
+
 def _demo(cfg: config.Config, args: argparse.Namespace, out: TextIO) -> int:
     """Start the fake Spotify and slskd, point Harmony at them, and serve."""
     from .fakes import start_fakes
 
-    fakes = start_fakes(os.path.join(cfg["data.dir"], "slskd-downloads"))
+    fakes = start_fakes(os.path.join(cfg["data.dir"], "slskd-downloads"), clock=_demo_clock())
     try:
         port = cfg["server.port"]
         redirect = f"http://{cfg['server.host']}:{port}/auth/spotify/callback" if port else ""
-        cfg = cfg.replace(fakes.harmony_options(redirect), "demo")
+        demo = {k: v for k, v in DEMO_OPTIONS.items() if cfg.source(k) == "default"}
+        cfg = cfg.replace({**fakes.harmony_options(redirect), **demo}, "demo")
         with _only_server(cfg["data.dir"]), opened(cfg) as ctx:
             # A fresh key every run (its secret is shown only now); earlier ones are revoked.
             key, created = auth.create_key(ctx.db, "demo admin", "admin")
@@ -213,6 +246,7 @@ def _demo(cfg: config.Config, args: argparse.Namespace, out: TextIO) -> int:
                     auth.revoke_key(ctx.db, row["id"])
             print(f"Harmony demo: data in {cfg['data.dir']}", file=out)
             print(f"  fake Spotify at {fakes.spotify.url}, fake slskd at {fakes.slskd_url}", file=out)
+            _seed_demo(ctx, fakes, out)
             print(f"Admin API key: {key}", file=out, flush=True)
             return run_server(ctx, out)
     finally:

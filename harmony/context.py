@@ -20,18 +20,18 @@ import contextlib
 import logging
 import os
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from . import config as options
-from . import library
+from . import library, playlists, wanted, watchlist
 from .auth import Throttle
 from .config import Config
 from .db import Database
 from .errors import HarmonyError
 from .health import Health
-from .jobs import Handler, Queue, QueueCollector, WorkerPool
+from .jobs import Handler, Queue, WorkerPool
 from .metrics import Metrics
 from .slskd import Slskd
 from .spotify import Spotify
@@ -69,6 +69,9 @@ class Context:
     wheel: Wheel
     workers: WorkerPool
     auth_throttle: Throttle
+    watcher: watchlist.Watcher
+    playlists: playlists.Playlists
+    requests: watchlist.Requests
     started_at: float = field(default_factory=time.time)
     background: list[Background] = field(default_factory=list)
     running: bool = False
@@ -145,6 +148,7 @@ def open_context(config: Config) -> Context:
             retries=config["upstream.retries"],
             max_retry_after=config["upstream.max_retry_after"],
             max_cooldown=config["upstream.max_cooldown"],
+            quota_cooldown=config["upstream.quota_cooldown"],
         )
         stack.callback(upstream.close)
         spotify = Spotify(
@@ -162,15 +166,21 @@ def open_context(config: Config) -> Context:
         queue = Queue(
             db, lease_s=config["jobs.lease"], max_attempts=config["jobs.max_attempts"], metrics=metrics
         )
-        metrics.registry.register(QueueCollector(queue))
         wheel = Wheel(db, metrics=metrics)
         throttle = Throttle(
             config["auth.failure_limit"],
             on_failure=lambda outcome: metrics.auth_failures.labels(outcome).inc(),
         )
 
+        ctx: Context  # bound below; the background check and `live` read it only once running
+
+        def live() -> Config:
+            return ctx.config
+
+        watcher = watchlist.Watcher(db, spotify, queue, metrics, live)
+        followed = playlists.Playlists(db, spotify, queue, metrics, live)
+        requests = watchlist.Requests(db, spotify)
         library_dir, downloads_dir = config.library_dir, config.downloads_dir
-        ctx: Context  # bound below; the background check reads it only once the app runs
 
         # 1. Readiness checks: (name, check, probed). Probed checks touch the disk or an
         # upstream and run on the wheel; /ready reports their last result.
@@ -190,6 +200,8 @@ def open_context(config: Config) -> Context:
         tasks: list[tuple[str, float, Callable[[], Any], float]] = [
             ("health_probe", config["health.probe_interval"], health.probe, 0.0),
             ("job_housekeeping", 3600.0, lambda: queue.delete_done(DONE_JOB_RETENTION), 60.0),
+            ("watchlist_dispatch", 60.0, watcher.dispatch, 5.0),
+            ("playlist_dispatch", 60.0, followed.dispatch, 5.0),
         ]
         for name, interval, fn, delay in tasks:
             wheel.add(name, interval, fn, initial_delay_s=delay)
@@ -198,7 +210,11 @@ def open_context(config: Config) -> Context:
         wheel.trigger("health_probe")
 
         # 3. Job handlers by type: the one place job types are registered.
-        handlers: dict[str, Handler] = {}
+        handlers: dict[str, Handler] = {
+            watchlist.JOB: watcher.scan,
+            watchlist.EXPAND_JOB: watcher.expand,
+            playlists.JOB: followed.sync,
+        }
         workers = WorkerPool(queue, handlers, threads=config["jobs.workers"], metrics=metrics)
 
         ctx = Context(
@@ -214,8 +230,51 @@ def open_context(config: Config) -> Context:
             wheel=wheel,
             workers=workers,
             auth_throttle=throttle,
+            watcher=watcher,
+            playlists=followed,
+            requests=requests,
             background=[wheel, workers],
         )
+
+        # Gauges read at scrape time, from the owners' own counts.
+        snapshots: list[tuple[str, str, list[str], Callable[[], Mapping[tuple[str, ...], float]]]] = [
+            (
+                "harmony_jobs",
+                "Jobs by state and type.",
+                ["state", "type"],
+                lambda: {key: float(n) for key, n in queue.counts().items()},
+            ),
+            (
+                "harmony_watched_artists",
+                "Watched artists by state (ok, failing, cooling_down, paused).",
+                ["state"],
+                lambda: {(state,): n for state, n in watcher.counts().items()},
+            ),
+            (
+                "harmony_wanted_items",
+                "Wanted items by state.",
+                ["state"],
+                lambda: {(state,): n for state, n in wanted.counts_by_state(db).items()},
+            ),
+            (
+                "harmony_wanted_items_by_source",
+                "Wanted items by source kind (release, playlist, manual) and state.",
+                ["source", "state"],
+                lambda: {
+                    (kind, state): n
+                    for kind, states in wanted.counts_by_source(db).items()
+                    for state, n in states.items()
+                },
+            ),
+            (
+                "harmony_stale_playlists",
+                "Followed playlists not synced successfully within playlists.stale_after.",
+                [],
+                lambda: {(): followed.stale_count()},
+            ),
+        ]
+        for name, documentation, labels, read in snapshots:
+            metrics.snapshot(name, documentation, labels, read)
         ctx.close = stack.pop_all().close
         return ctx
 

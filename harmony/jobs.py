@@ -47,7 +47,6 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import apsw
-from prometheus_client.core import GaugeMetricFamily, Metric
 
 from .db import Database, Row
 from .errors import BadInput, Conflict, DiskFull, NotFound, ReadOnly
@@ -86,6 +85,16 @@ def backoff(attempt: int, *, base_s: float = 30.0, cap_s: float = 3600.0, u: flo
 
 class GiveUp(Exception):
     """Raised by a handler to dead-letter its job at once: retrying cannot help."""
+
+
+class Later(Exception):
+    """Raised by a handler when the job cannot run yet through no fault of its own (an upstream
+    cooling down): it goes back to ready, due in `seconds`, and the attempt does not count."""
+
+    def __init__(self, seconds: float, reason: str = "") -> None:
+        super().__init__(reason or f"not before {seconds:.0f}s")
+        self.seconds = max(0.0, seconds)
+        self.reason = reason
 
 
 class LeaseLost(Exception):
@@ -548,22 +557,6 @@ def _encode_payload(payload: Mapping[str, Any] | None) -> str:
     return body
 
 
-class QueueCollector:
-    """Prometheus collector: jobs by state and type, counted in SQLite at scrape time."""
-
-    def __init__(self, queue: Queue) -> None:
-        self.queue = queue
-
-    def describe(self) -> list[Metric]:
-        return [GaugeMetricFamily("harmony_jobs", "Jobs by state and type.", labels=["state", "type"])]
-
-    def collect(self) -> Iterator[Metric]:
-        family = GaugeMetricFamily("harmony_jobs", "Jobs by state and type.", labels=["state", "type"])
-        for (state, type), n in sorted(self.queue.counts().items()):
-            family.add_metric([state, type], n)
-        yield family
-
-
 # --- the worker pool -----------------------------------------------------------------------
 
 # Errors of the storage itself, not of a job: the pool pauses instead of failing jobs.
@@ -635,6 +628,15 @@ class WorkerPool:
         except LeaseLost:
             outcome = "lost"
             log.warning("job_lease_lost", extra={"fields": {"job": job.id, "type": job.type}})
+        except Later as exc:
+            outcome = "later"
+            log.info(
+                "job_later",
+                extra={
+                    "fields": {"job": job.id, "type": job.type, "seconds": exc.seconds, "reason": exc.reason}
+                },
+            )
+            self.queue.release(job, delay=exc.seconds)
         except STORAGE_ERRORS as exc:
             # The disk is full or read-only: no handler can succeed, and failing the job would
             # burn its attempts on something that is not its fault. Hand it back and pause.

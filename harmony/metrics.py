@@ -1,12 +1,15 @@
 """Prometheus metrics: every metric Harmony exports is declared here, on one explicit registry.
 
-Scrape-time values (queue depth, counts of rows) come from collectors registered by the
-composition root; counters and histograms are updated by the code that does the work.
+Counters and histograms are attributes of `Metrics`, updated by the code that does the work.
+Values read at scrape time (the queue by state, items by state, artists by state) are
+`Snapshot` gauges: `Metrics.snapshot(name, help, labels, read)` declares one, and the
+composition root passes the domain function that reads it.
 """
 
 from __future__ import annotations
 
 import platform
+from collections.abc import Callable, Iterator, Mapping, Sequence
 
 from prometheus_client import (
     CollectorRegistry,
@@ -17,8 +20,34 @@ from prometheus_client import (
     PlatformCollector,
     ProcessCollector,
 )
+from prometheus_client.core import GaugeMetricFamily, Metric
 
 from . import __version__
+
+
+class Snapshot:
+    """A gauge family read when scraped: `read()` maps label values to a number."""
+
+    def __init__(
+        self,
+        name: str,
+        documentation: str,
+        labels: Sequence[str],
+        read: Callable[[], Mapping[tuple[str, ...], float]],
+    ) -> None:
+        self.name, self.documentation, self.labels, self.read = name, documentation, list(labels), read
+
+    def _family(self) -> GaugeMetricFamily:
+        return GaugeMetricFamily(self.name, self.documentation, labels=self.labels)
+
+    def describe(self) -> list[Metric]:
+        return [self._family()]
+
+    def collect(self) -> Iterator[Metric]:
+        family = self._family()
+        for key, value in sorted(self.read().items()):
+            family.add_metric(list(key), value)
+        yield family
 
 
 class Metrics:
@@ -60,8 +89,7 @@ class Metrics:
             ["check"],
             registry=self.registry,
         )
-        # Background work (jobs.py, timers.py). Queue depth is read at scrape time by
-        # jobs.QueueCollector, registered by the composition root.
+        # Background work (jobs.py, timers.py). Queue depth is a snapshot (see `snapshot`).
         self.job_duration = Histogram(
             "harmony_job_duration_seconds",
             "Time spent running jobs, by type and outcome (done, failed, lost).",
@@ -112,3 +140,32 @@ class Metrics:
             ["service"],
             registry=self.registry,
         )
+        # The wanted list (watchlist.py, playlists.py, wanted.py).
+        self.watchlist_scans = Counter(
+            "harmony_watchlist_scans",
+            "Artist scans by outcome (unchanged, new_releases, rate_limited, quota, not_found, failed).",
+            ["outcome"],
+            registry=self.registry,
+        )
+        self.releases_found = Counter(
+            "harmony_releases_found",
+            "New releases found on watched artists, by release group.",
+            ["group"],
+            registry=self.registry,
+        )
+        self.playlist_syncs = Counter(
+            "harmony_playlist_syncs",
+            "Playlist syncs by outcome (synced, unchanged, unreadable, gone, rate_limited, quota, failed).",
+            ["outcome"],
+            registry=self.registry,
+        )
+
+    def snapshot(
+        self,
+        name: str,
+        documentation: str,
+        labels: Sequence[str],
+        read: Callable[[], Mapping[tuple[str, ...], float]],
+    ) -> None:
+        """Declare a gauge family computed at scrape time by `read`."""
+        self.registry.register(Snapshot(name, documentation, labels, read))

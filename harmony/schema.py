@@ -113,6 +113,199 @@ MIGRATIONS: list[Step] = [
         );
         """,
     ),
+    (
+        "watchlist, playlists, wanted items, library index and events",
+        """
+        -- Watched artists (harmony/watchlist.py).
+        CREATE TABLE artists (
+            id INTEGER PRIMARY KEY,
+            spotify_id TEXT NOT NULL UNIQUE,
+            name TEXT NOT NULL,
+            image_url TEXT NOT NULL DEFAULT '',
+            paused INTEGER NOT NULL DEFAULT 0 CHECK (paused IN (0, 1)),
+            priority INTEGER NOT NULL DEFAULT 0,
+            release_groups TEXT NOT NULL DEFAULT 'album,single',  -- comma list of Spotify groups wanted
+            since TEXT NOT NULL,                 -- YYYY-MM-DD: releases dated before are not wanted
+            added_at REAL NOT NULL,
+            last_scan_at REAL,                   -- last scan attempt
+            last_success_at REAL,
+            next_scan_at REAL NOT NULL,          -- due time; the dispatcher enqueues due artists
+            last_result_code TEXT,               -- unchanged, new_releases, rate_limited, quota, failed...
+            last_result TEXT,
+            failures INTEGER NOT NULL DEFAULT 0, -- consecutive failed scans
+            cooldown_until REAL,                 -- no scan before this (after failures or a 429)
+            known_total INTEGER                  -- Spotify's release count at the last full success
+        );
+        CREATE INDEX artists_due ON artists (next_scan_at) WHERE paused = 0;
+        CREATE INDEX artists_name ON artists (name COLLATE NOCASE, id);
+
+        -- Releases seen on watched artists; the known set a scan diffs against.
+        CREATE TABLE releases (
+            id INTEGER PRIMARY KEY,
+            spotify_id TEXT NOT NULL UNIQUE,
+            name TEXT NOT NULL,
+            album_type TEXT NOT NULL DEFAULT '',
+            release_date TEXT NOT NULL DEFAULT '',
+            date_precision TEXT NOT NULL DEFAULT 'day',
+            total_tracks INTEGER NOT NULL DEFAULT 0,
+            total_discs INTEGER,                 -- known once expanded
+            image_url TEXT NOT NULL DEFAULT '',
+            artist_names TEXT NOT NULL DEFAULT '[]', -- JSON list
+            first_seen_at REAL NOT NULL,
+            wanted INTEGER NOT NULL DEFAULT 0,   -- passed a watching artist's filters when first seen
+            expanded_at REAL                     -- its tracks became wanted items
+        );
+        CREATE TABLE artist_releases (           -- which watched artist lists which release, in which group
+            artist_id INTEGER NOT NULL REFERENCES artists (id) ON DELETE CASCADE,
+            release_id INTEGER NOT NULL REFERENCES releases (id) ON DELETE CASCADE,
+            release_group TEXT NOT NULL,
+            PRIMARY KEY (artist_id, release_id)
+        ) WITHOUT ROWID;
+        CREATE INDEX artist_releases_release ON artist_releases (release_id);
+
+        -- Followed playlists (harmony/playlists.py) and their current tracks.
+        CREATE TABLE playlists (
+            id INTEGER PRIMARY KEY,
+            spotify_id TEXT NOT NULL UNIQUE,
+            name TEXT NOT NULL DEFAULT '',
+            owner_id TEXT NOT NULL DEFAULT '',
+            owner_name TEXT NOT NULL DEFAULT '',
+            collaborative INTEGER NOT NULL DEFAULT 0,
+            snapshot_id TEXT,                    -- of the last complete sync
+            total INTEGER NOT NULL DEFAULT 0,
+            want_tracks INTEGER NOT NULL DEFAULT 1 CHECK (want_tracks IN (0, 1)),
+            followed_at REAL NOT NULL,
+            last_sync_at REAL,
+            last_success_at REAL,
+            next_sync_at REAL NOT NULL,
+            last_result_code TEXT,               -- ok, unchanged, unreadable, rate_limited, failed, ...
+            last_result TEXT,
+            failures INTEGER NOT NULL DEFAULT 0,
+            readable INTEGER NOT NULL DEFAULT 1,
+            generation INTEGER NOT NULL DEFAULT 0, -- counts syncs that walked the items
+            skipped TEXT NOT NULL DEFAULT '{}'   -- JSON: entries skipped at the last sync, by reason
+        );
+        CREATE TABLE playlist_tracks (
+            playlist_id INTEGER NOT NULL REFERENCES playlists (id) ON DELETE CASCADE,
+            spotify_track_id TEXT NOT NULL,
+            item_id INTEGER REFERENCES wanted_items (id) ON DELETE SET NULL,
+            position INTEGER NOT NULL,
+            added_at TEXT,
+            generation INTEGER NOT NULL,         -- the sync that last saw it; older rows were removed
+            PRIMARY KEY (playlist_id, spotify_track_id)
+        ) WITHOUT ROWID;
+        CREATE INDEX playlist_tracks_item ON playlist_tracks (item_id);
+
+        -- Wanted items (harmony/wanted.py): one row per recording, whatever wants it.
+        CREATE TABLE wanted_items (
+            id INTEGER PRIMARY KEY,
+            spotify_id TEXT UNIQUE,
+            isrc TEXT,
+            identity TEXT NOT NULL,              -- normalised primary artist and title
+            title TEXT NOT NULL,
+            artists TEXT NOT NULL,               -- JSON list of names
+            album TEXT NOT NULL DEFAULT '',
+            album_artist TEXT NOT NULL DEFAULT '',
+            spotify_album_id TEXT,
+            spotify_artist_ids TEXT NOT NULL DEFAULT '[]',
+            track_number INTEGER,
+            track_total INTEGER,
+            disc_number INTEGER,
+            disc_total INTEGER,
+            duration_ms INTEGER NOT NULL DEFAULT 0,
+            release_date TEXT NOT NULL DEFAULT '',
+            explicit INTEGER NOT NULL DEFAULT 0,
+            cover_url TEXT NOT NULL DEFAULT '',
+            state TEXT NOT NULL CHECK (state IN ('wanted', 'searching', 'found', 'not_found', 'queued',
+                'downloading', 'downloaded', 'importing', 'done', 'failed', 'skipped', 'paused')),
+            state_since REAL NOT NULL,
+            reason_code TEXT,
+            reason TEXT,
+            attempts INTEGER NOT NULL DEFAULT 0,
+            next_action TEXT,
+            next_action_at REAL,
+            priority INTEGER NOT NULL DEFAULT 0, -- set by the user
+            source_rank INTEGER NOT NULL DEFAULT 1, -- manual 3, playlist 2, watchlist 1: the best source
+            created_at REAL NOT NULL,
+            updated_at REAL NOT NULL
+        );
+        CREATE INDEX wanted_isrc ON wanted_items (isrc) WHERE isrc IS NOT NULL;
+        CREATE INDEX wanted_identity ON wanted_items (identity);
+        CREATE INDEX wanted_state ON wanted_items (state, priority DESC, source_rank DESC, id);
+        CREATE INDEX wanted_backlog ON wanted_items (priority DESC, source_rank DESC, id);
+        CREATE INDEX wanted_changed ON wanted_items (state_since DESC, id DESC);
+        CREATE TABLE wanted_sources (            -- why an item is wanted; an item can have several
+            item_id INTEGER NOT NULL REFERENCES wanted_items (id) ON DELETE CASCADE,
+            source_key TEXT NOT NULL,            -- 'release:<id>', 'playlist:<id>' or 'manual'
+            kind TEXT NOT NULL CHECK (kind IN ('release', 'playlist', 'manual')),
+            artist_id INTEGER REFERENCES artists (id) ON DELETE SET NULL,
+            release_id INTEGER REFERENCES releases (id) ON DELETE CASCADE,
+            playlist_id INTEGER REFERENCES playlists (id) ON DELETE CASCADE,
+            added_at REAL NOT NULL,
+            PRIMARY KEY (item_id, source_key)
+        ) WITHOUT ROWID;
+        CREATE INDEX wanted_sources_artist ON wanted_sources (artist_id, item_id)
+            WHERE artist_id IS NOT NULL;
+        CREATE INDEX wanted_sources_release ON wanted_sources (release_id, item_id)
+            WHERE release_id IS NOT NULL;
+        CREATE INDEX wanted_sources_playlist ON wanted_sources (playlist_id, item_id)
+            WHERE playlist_id IS NOT NULL;
+
+        -- The library index (harmony/library.py): what the user owns, for "already owned".
+        CREATE TABLE library_tracks (
+            id INTEGER PRIMARY KEY,
+            path TEXT NOT NULL UNIQUE,           -- relative to the library root
+            identity TEXT NOT NULL,
+            spotify_id TEXT,
+            spotify_album_id TEXT,
+            isrc TEXT,
+            title TEXT NOT NULL DEFAULT '',
+            artists TEXT NOT NULL DEFAULT '[]',
+            album TEXT NOT NULL DEFAULT '',
+            album_artist TEXT NOT NULL DEFAULT '',
+            track_number INTEGER,
+            disc_number INTEGER,
+            year INTEGER,
+            format TEXT NOT NULL DEFAULT '',
+            bitrate INTEGER,
+            bit_depth INTEGER,
+            sample_rate INTEGER,
+            duration_ms INTEGER NOT NULL DEFAULT 0,
+            size INTEGER NOT NULL DEFAULT 0,
+            mtime REAL NOT NULL DEFAULT 0,
+            scanned_at REAL NOT NULL
+        );
+        CREATE INDEX library_spotify ON library_tracks (spotify_id) WHERE spotify_id IS NOT NULL;
+        CREATE INDEX library_isrc ON library_tracks (isrc) WHERE isrc IS NOT NULL;
+        CREATE INDEX library_identity ON library_tracks (identity);
+
+        -- The activity feed (harmony/events.py). No foreign keys: the history outlives its subjects.
+        CREATE TABLE events (
+            id INTEGER PRIMARY KEY,
+            at REAL NOT NULL,
+            kind TEXT NOT NULL,
+            item_id INTEGER,
+            artist_id INTEGER,
+            release_id INTEGER,
+            playlist_id INTEGER,
+            from_state TEXT,
+            to_state TEXT,
+            code TEXT,
+            message TEXT,
+            data TEXT                            -- JSON object, or NULL
+        );
+        CREATE INDEX events_item ON events (item_id, id) WHERE item_id IS NOT NULL;
+        CREATE INDEX events_artist ON events (artist_id, id) WHERE artist_id IS NOT NULL;
+        CREATE INDEX events_playlist ON events (playlist_id, id) WHERE playlist_id IS NOT NULL;
+        CREATE INDEX events_release ON events (release_id, id) WHERE release_id IS NOT NULL;
+        CREATE INDEX events_kind ON events (kind, id);
+
+        -- When the user authorised Harmony: Spotify's refresh token expires 6 months after it.
+        -- Until now `updated_at` held that time (a refresh never moved it).
+        ALTER TABLE spotify_auth ADD COLUMN authorized_at REAL;
+        UPDATE spotify_auth SET authorized_at = updated_at;
+        """,
+    ),
 ]
 
 SCHEMA_VERSION = len(MIGRATIONS)

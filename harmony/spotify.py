@@ -21,7 +21,7 @@ What the real service does that this client is built around (see `spec/fakes-aud
 - Spotify-owned playlists answer 404 to Development Mode apps, other users' playlists 403,
   and users not on the app's allowlist get a plain-text 403.
 
-The column `spotify_auth.updated_at` is when the user last authorised Harmony (a refresh
+The column `spotify_auth.authorized_at` is when the user last authorised Harmony (a refresh
 leaves it alone): the refresh token's 6 months run from it.
 """
 
@@ -485,22 +485,25 @@ class Spotify:
         return user
 
     def _store_authorization(self, payload: dict[str, Any], refresh_token: str) -> None:
-        """Keep the tokens of a new authorisation; `updated_at` records when it was given."""
+        """Keep the tokens of a new authorisation; `authorized_at` records when it was given."""
         now = self.clock()
         with self.db.write() as conn:
             conn.execute(
                 """
-                INSERT INTO spotify_auth (id, access_token, refresh_token, scope, expires_at, updated_at)
-                VALUES (1, ?, ?, ?, ?, ?)
+                INSERT INTO spotify_auth
+                    (id, access_token, refresh_token, scope, expires_at, updated_at, authorized_at)
+                VALUES (1, ?, ?, ?, ?, ?, ?)
                 ON CONFLICT (id) DO UPDATE SET access_token = excluded.access_token,
                     refresh_token = excluded.refresh_token, scope = excluded.scope,
-                    expires_at = excluded.expires_at, updated_at = excluded.updated_at, revoked_reason = NULL
+                    expires_at = excluded.expires_at, updated_at = excluded.updated_at,
+                    authorized_at = excluded.authorized_at, revoked_reason = NULL
                 """,
                 (
                     payload["access_token"],
                     refresh_token,
                     as_str(payload.get("scope")),
                     now + as_int(payload.get("expires_in"), 3600),
+                    now,
                     now,
                 ),
             )
@@ -510,8 +513,7 @@ class Spotify:
         the access token expires, when the user authorised Harmony and when that authorisation
         (the refresh token) expires, and why Spotify refused it, if it did."""
         row = self.db.query_one(
-            "SELECT user_id, display_name, scope, expires_at, updated_at AS authorized_at, revoked_reason "
-            "FROM spotify_auth"
+            "SELECT user_id, display_name, scope, expires_at, authorized_at, revoked_reason FROM spotify_auth"
         )
         if row is None:
             return None
@@ -579,12 +581,13 @@ class Spotify:
         with self.db.write() as conn:
             conn.execute(
                 "UPDATE spotify_auth SET access_token = ?, refresh_token = ?, "
-                "scope = COALESCE(NULLIF(?, ''), scope), expires_at = ? WHERE id = 1",
+                "scope = COALESCE(NULLIF(?, ''), scope), expires_at = ?, updated_at = ? WHERE id = 1",
                 (
                     payload["access_token"],
                     as_str(payload.get("refresh_token")) or row["refresh_token"],
                     as_str(payload.get("scope")),
                     self.clock() + as_int(payload.get("expires_in"), 3600),
+                    self.clock(),
                 ),
             )
         return str(payload["access_token"])

@@ -118,6 +118,7 @@ class Upstream:
         retries: int = 3,
         max_retry_after: float = 30.0,
         max_cooldown: float = 3600.0,
+        quota_cooldown: float = 3600.0,
         clock: Callable[[], float] = time.time,
         sleep: Callable[[float], None] = time.sleep,
     ) -> None:
@@ -125,6 +126,7 @@ class Upstream:
         self.retries = retries
         self.max_retry_after = max_retry_after
         self.max_cooldown = max_cooldown
+        self.quota_cooldown = quota_cooldown
         self.clock = clock
         self.sleep = sleep
         self.pool = urllib3.PoolManager(
@@ -261,6 +263,17 @@ class Upstream:
                     with self._lock:
                         self._end_cooldown(service, sent_at)
                 return response
+            if status == 429 and _quota_exceeded(response):
+                # Spotify's quota refusal is not a rate limit: no Retry-After, and retrying soon
+                # only spends more of the quota. Stop asking for a long while.
+                self.m_requests.labels(service, "quota").inc()
+                until = self.start_cooldown(service, self.quota_cooldown, "quota exceeded (QUOTA_EXCEEDED)")
+                raise UpstreamCoolingDown(
+                    f"{service} quota exceeded: cooling down until {clock_time(until, self.clock())}",
+                    service=service,
+                    until=until,
+                    kind="quota",
+                )
             if status in RETRY_STATUSES:
                 wait = parse_retry_after(response.headers.get("Retry-After"), self.clock())
                 if status == 429 and wait is not None and wait > self.max_retry_after:
@@ -272,6 +285,7 @@ class Upstream:
                         f"{service} rate limit: cooling down until {clock_time(until, self.clock())}",
                         service=service,
                         until=until,
+                        kind="rate_limit",
                     )
                 if attempt <= retries and (status == 429 or safe_to_repeat):
                     self.sleep(wait if wait is not None else backoff(attempt))
@@ -303,6 +317,16 @@ def _redact(url: str) -> str:
 
 _TAG = re.compile(r"<[^>]*>")
 _TITLE = re.compile(r"<title[^>]*>(.*?)</title>", re.IGNORECASE | re.DOTALL)
+
+
+def _quota_exceeded(response: Response) -> bool:
+    """Spotify's quota 429: `{"error": {"status": 429, "reason": "QUOTA_EXCEEDED", ...}}`."""
+    try:
+        body = json.loads(response.data)
+    except ValueError:
+        return False
+    error = body.get("error") if isinstance(body, dict) else None
+    return isinstance(error, dict) and error.get("reason") == "QUOTA_EXCEEDED"
 
 
 def _error_text(response: Response) -> str:

@@ -22,7 +22,19 @@ import waitress.task
 from bottle import HTTPResponse
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
-from . import __version__, auth, web_jobs, web_keys, web_settings, web_spotify, web_ui
+from . import (
+    __version__,
+    auth,
+    wanted,
+    web_jobs,
+    web_keys,
+    web_playlists,
+    web_settings,
+    web_spotify,
+    web_ui,
+    web_wanted,
+    web_watchlist,
+)
 from .web_base import Guard, current_key, error_json, render_error
 
 if TYPE_CHECKING:
@@ -30,7 +42,16 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-ROUTE_MODULES = (web_spotify, web_jobs, web_keys, web_settings, web_ui)
+ROUTE_MODULES = (
+    web_spotify,
+    web_watchlist,
+    web_playlists,
+    web_wanted,
+    web_jobs,
+    web_keys,
+    web_settings,
+    web_ui,
+)
 QUIET_ROUTES = frozenset({"/live", "/ready", "/metrics"})
 REQUEST_ID = re.compile(r"[A-Za-z0-9._-]{1,64}")
 # The method label of the request metrics is one of these or "other": any token is a valid
@@ -167,6 +188,12 @@ def make_app(ctx: Context) -> bottle.Bottle:
             "checks": checks,
             "upstream_cooldowns": ctx.upstream.cooldowns(),
             "key": {"name": key.get("name"), "role": key.get("role")},
+            "artists": ctx.watcher.counts(),
+            "playlists": {
+                "followed": int(ctx.db.scalar("SELECT count(*) FROM playlists")),
+                "stale": ctx.playlists.stale_count(),
+            },
+            "items": wanted.counts_by_state(ctx.db),
         }
 
     app.route("/live", "GET", live)

@@ -48,7 +48,45 @@ SAMPLES: dict[str, dict[str, Any]] = {
         "redirect_uri": "http://127.0.0.1/cb",
         "created_at": 1.0,
     },
+    "artists": {
+        "spotify_id": "a" * 22,
+        "name": "Aurora Vale",
+        "since": "2020-01-01",
+        "added_at": 1.0,
+        "next_scan_at": 2.0,
+    },
+    "releases": {"spotify_id": "r" * 22, "name": "Low Tide", "first_seen_at": 1.0, "wanted": 1},
+    "artist_releases": {"artist_id": 1, "release_id": 1, "release_group": "album"},
+    "playlists": {"spotify_id": "p" * 22, "name": "Mix", "followed_at": 1.0, "next_sync_at": 2.0},
+    "wanted_items": {
+        "spotify_id": "t" * 22,
+        "identity": "aurora vale\x1fglass harbour",
+        "title": "Glass Harbour",
+        "artists": '["Aurora Vale"]',
+        "state": "wanted",
+        "state_since": 1.0,
+        "created_at": 1.0,
+        "updated_at": 1.0,
+    },
+    "playlist_tracks": {
+        "playlist_id": 1,
+        "spotify_track_id": "t" * 22,
+        "item_id": 1,
+        "position": 1,
+        "generation": 1,
+    },
+    "wanted_sources": {
+        "item_id": 1,
+        "source_key": "playlist:1",
+        "kind": "playlist",
+        "playlist_id": 1,
+        "added_at": 1.0,
+    },
+    "library_tracks": {"path": "A/B/01 C.flac", "identity": "a\x1fc", "scanned_at": 1.0},
+    "events": {"at": 1.0, "kind": "item.created", "item_id": 1, "to_state": "wanted"},
 }
+# Parents before children, so foreign keys hold when the samples are written.
+ORDER = ["artists", "releases", "playlists", "wanted_items"]
 
 
 def user_tables(db: Database) -> set[str]:
@@ -71,7 +109,7 @@ def test_each_earlier_version_with_data_upgrades_to_the_same_schema(tmp_path, ve
     old.migrate(MIGRATIONS[:version])  # the schema as an older Harmony left it
     assert old.user_version() == version
     present = user_tables(old)
-    for table in sorted(present):
+    for table in sorted(present, key=lambda t: (t not in ORDER, ORDER.index(t) if t in ORDER else 0, t)):
         insert(old, table, SAMPLES[table])
     applied = old.migrate()
     assert applied == [name for name, _ in MIGRATIONS[version:]]
@@ -90,4 +128,14 @@ def test_every_table_has_a_sample_row(tmp_path) -> None:
     db = Database(str(tmp_path / "h.db"))
     db.migrate()
     assert user_tables(db) <= set(SAMPLES), "add a sample row for each new table to SAMPLES"
+    db.close()
+
+
+def test_the_authorisation_time_moves_from_updated_at_to_its_own_column(tmp_path) -> None:
+    db = Database(str(tmp_path / "h.db"))
+    step = next(n for n, (name, _) in enumerate(MIGRATIONS) if name.startswith("watchlist"))
+    db.migrate(MIGRATIONS[:step])
+    insert(db, "spotify_auth", {**SAMPLES["spotify_auth"], "updated_at": 1234.5})
+    db.migrate()
+    assert db.scalar("SELECT authorized_at FROM spotify_auth") == 1234.5
     db.close()

@@ -13,7 +13,11 @@ injection and the shared control routes), `server` (the HTTP server), `clock` (t
 from __future__ import annotations
 
 import os
+import urllib.error
+import urllib.parse
+import urllib.request
 from dataclasses import dataclass
+from typing import Any
 
 from harmony.fakes import catalogue, peers, slskd, spotify
 from harmony.fakes.catalogue import Catalogue
@@ -80,10 +84,29 @@ class Fakes:
             "slskd.downloads_dir": self.downloads_dir,
         }
 
+    def approve(self, authorize_url: str) -> tuple[str, str]:
+        """Be the user's browser at the fake's `/authorize`, which approves at once: return the
+        (state, code) Spotify sends back to the redirect URI (the demo connects this way)."""
+        request = urllib.request.Request(authorize_url, method="GET")
+        opener = urllib.request.build_opener(_NoRedirect)
+        try:
+            opener.open(request, timeout=5)
+        except urllib.error.HTTPError as exc:
+            location = exc.headers.get("Location", "")
+        else:
+            raise RuntimeError("the fake Spotify did not redirect")
+        query = urllib.parse.parse_qs(urllib.parse.urlsplit(location).query)
+        return query["state"][0], query["code"][0]
+
     def stop(self) -> None:
         self.slskd_state.stopping.set()
         self.spotify.stop()
         self.slskd.stop()
+
+
+class _NoRedirect(urllib.request.HTTPRedirectHandler):
+    def redirect_request(self, *args: Any) -> None:
+        return None
 
 
 def start_fakes(

@@ -11,11 +11,12 @@ can act below HTTP: `drop` closes the connection without a response. Kinds:
 - `delay`: sleep `seconds` (at most 60), then answer normally;
 - `drop`: read the request, then close the connection without writing anything.
 
-`times` is how many requests a rule affects before it expires (`null` = until removed).
+`times` is how many requests a rule affects before it expires (`null` = until removed); `after`
+is how many matching requests it lets through first (a failure halfway through a walk of pages).
 Paths under `/_fake/` are never faulted, so tests can always reach the control API.
 
 Control API (registered by `register()`): `GET /_fake/faults` lists the rules, `POST /_fake/faults`
-adds one (`{"kind", "path", "method"?, "status"?, "message"?, "seconds"?, "times"?}`) and returns it
+adds one (`{"kind", "path", "method"?, "status"?, "message"?, "seconds"?, "times"?, "after"?}`) and returns it
 with its `id`, `DELETE /_fake/faults` clears them all, `DELETE /_fake/faults/<id>` removes one.
 `POST /_fake/clock` with `{"advance": seconds}` moves the fake clock.
 """
@@ -54,6 +55,7 @@ class Rule:
     message: str = ""
     seconds: float = 1.0
     times: int | None = None
+    after: int = 0
     id: int = 0
 
     def matches(self, method: str, path: str) -> bool:
@@ -94,7 +96,7 @@ class FaultTable:
 
     def add_json(self, data: dict[str, Any]) -> Rule:
         """Build a rule from a control-API body; raises ValueError on unknown keys or bad values."""
-        allowed = {"kind", "path", "method", "status", "message", "seconds", "times"}
+        allowed = {"kind", "path", "method", "status", "message", "seconds", "times", "after"}
         unknown = set(data) - allowed
         if unknown:
             raise ValueError(f"unknown fault keys: {', '.join(sorted(unknown))}")
@@ -109,6 +111,7 @@ class FaultTable:
                 message=str(data.get("message", "")),
                 seconds=float(data.get("seconds", 1.0)),
                 times=None if data.get("times") is None else int(data["times"]),
+                after=int(data.get("after", 0)),
             )
         except (TypeError, ValueError) as exc:
             raise ValueError(f"bad fault value: {exc}") from None
@@ -136,6 +139,9 @@ class FaultTable:
             return None
         with self._lock:
             for rule in self._rules:
+                if rule.matches(method, path) and rule.after > 0:
+                    rule.after -= 1
+                    return None
                 if rule.matches(method, path):
                     if rule.times is not None:
                         rule.times -= 1

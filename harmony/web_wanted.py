@@ -1,0 +1,137 @@
+"""Routes for the wanted list, the activity feed and the Spotify search manual wants start from.
+
+GET    /api/v1/wanted                 ?state=&source=&artist=&playlist=&release=&q=&sort=priority|age|changed
+POST   /api/v1/wanted                 {"spotify": track or album id|URI|URL}: a manual want
+GET    /api/v1/wanted/{id}            with its sources and its event history
+PATCH  /api/v1/wanted/{id}            {"priority": n}
+DELETE /api/v1/wanted/{id}            forget it (skip it first if it is being downloaded)
+POST   /api/v1/wanted/{id}/retry      failed, not found or paused -> wanted
+POST   /api/v1/wanted/{id}/skip       -> skipped
+POST   /api/v1/wanted/{id}/unskip     skipped -> wanted
+GET    /api/v1/search/spotify         ?q=&type=track|album|artist&page=
+GET    /api/v1/events                 ?item=&artist=&playlist=&release=&kind=
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+import bottle
+from bottle import HTTPResponse
+
+from . import events, wanted
+from .errors import BadInput
+from .web_base import choice_param, int_param, json_body, page_params, paged, path_id, str_param
+
+if TYPE_CHECKING:
+    from .context import Context
+
+SEARCH_KINDS = ("track", "album", "artist")
+
+
+def _states() -> list[str] | None:
+    raw = str_param("state", 200)
+    if raw is None:
+        return None
+    states = [s for s in raw.split(",") if s]
+    unknown = sorted(set(states) - set(wanted.STATES))
+    if unknown or not states:
+        raise BadInput(
+            f"query parameter state must be one or more of {', '.join(wanted.STATES)}", parameter="state"
+        )
+    return states
+
+
+def register(app: bottle.Bottle, ctx: Context) -> None:
+    db, requests = ctx.db, ctx.requests
+
+    def filters() -> dict[str, Any]:
+        return {
+            "state": _states(),
+            "source_kind": choice_param("source", wanted.SOURCE_KINDS),
+            "artist_id": int_param("artist", None, 1),
+            "playlist_id": int_param("playlist", None, 1),
+            "release_id": int_param("release", None, 1),
+            "q": str_param("q", 200),
+        }
+
+    def list_wanted() -> dict[str, Any]:
+        sort = choice_param("sort", wanted.SORTS) or "priority"
+        limit, after = page_params(wanted.CURSOR_SHAPES[sort])
+        chosen = filters()
+        rows = wanted.list_items(db, after=after, limit=limit + 1, sort=sort, **chosen)
+        total = wanted.count_items(db, **chosen) if after is None else None
+        return paged(rows, limit, lambda item: wanted.cursor_key(item, sort), total=total)
+
+    def want() -> HTTPResponse:
+        body = json_body(allowed={"spotify"})
+        ref = body.get("spotify")
+        if not isinstance(ref, str) or not ref.strip():
+            raise BadInput("spotify must be a track or album id, URI or URL", field="spotify")
+        results = requests.want(ref)
+        items = [{**item.to_dict(), "outcome": outcome} for item, outcome in results]
+        status = 201 if any(outcome in ("created", "owned") for _, outcome in results) else 200
+        headers = {"Location": f"/api/v1/wanted/{results[0][0].id}"} if results else {}
+        return HTTPResponse({"items": items}, status, **headers)
+
+    def show(item_id: str) -> dict[str, Any]:
+        item = wanted.get(db, path_id(item_id, "item_id"))
+        history = events.list_events(db, item_id=item.id, limit=100)
+        return {**item.to_dict(), "events": [event.to_dict() for event in history]}
+
+    def update(item_id: str) -> dict[str, Any]:
+        body = json_body(allowed={"priority"})
+        priority = body.get("priority")
+        if isinstance(priority, bool) or not isinstance(priority, int) or not -1000 <= priority <= 1000:
+            raise BadInput("priority must be an integer from -1000 to 1000", field="priority")
+        return wanted.set_priority(db, path_id(item_id, "item_id"), priority).to_dict()
+
+    def delete(item_id: str) -> HTTPResponse:
+        wanted.delete(db, path_id(item_id, "item_id"))
+        return HTTPResponse(status=204)
+
+    def action(verb: str) -> Any:
+        def act(item_id: str) -> dict[str, Any]:
+            json_body(allowed=())
+            return getattr(wanted, verb)(db, path_id(item_id, "item_id")).to_dict()  # type: ignore[no-any-return]
+
+        return act
+
+    def search() -> dict[str, Any]:
+        query = str_param("q", 200)
+        if not query:
+            raise BadInput("query parameter q is required", parameter="q")
+        kind = choice_param("type", SEARCH_KINDS) or "track"
+        page = int_param("page", 0, 0, 99)
+        assert page is not None
+        return requests.search(query, kind, page)
+
+    def list_events() -> dict[str, Any]:
+        limit, after = page_params()
+        kind = str_param("kind", 64)
+        if kind is not None and not events.KIND.fullmatch(kind.rstrip(".")):
+            raise BadInput(
+                "query parameter kind must be a dotted event kind such as item.state", parameter="kind"
+            )
+        rows = events.list_events(
+            db,
+            after=after,  # type: ignore[arg-type]
+            limit=limit + 1,
+            kind=kind,
+            item_id=int_param("item", None, 1),
+            artist_id=int_param("artist", None, 1),
+            release_id=int_param("release", None, 1),
+            playlist_id=int_param("playlist", None, 1),
+        )
+        return paged(rows, limit, lambda event: (event.id,))
+
+    app.route("/api/v1/wanted", "GET", list_wanted, role="read")
+    app.route("/api/v1/wanted", "POST", want, role="operator")
+    app.route("/api/v1/wanted/<item_id>", "GET", show, role="read")
+    app.route("/api/v1/wanted/<item_id>", "PATCH", update, role="operator")
+    app.route("/api/v1/wanted/<item_id>", "DELETE", delete, role="operator")
+    app.route("/api/v1/wanted/<item_id>/retry", "POST", action("retry"), role="operator")
+    app.route("/api/v1/wanted/<item_id>/skip", "POST", action("skip"), role="operator")
+    app.route("/api/v1/wanted/<item_id>/unskip", "POST", action("unskip"), role="operator")
+    app.route("/api/v1/search/spotify", "GET", search, role="read")
+    app.route("/api/v1/events", "GET", list_events, role="read")

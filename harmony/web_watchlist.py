@@ -1,0 +1,115 @@
+"""Routes for watched artists and their releases: look with a read key, change with an operator key.
+
+    GET    /api/v1/artists                   ?paused=&failing=&sort=name|next_scan
+    POST   /api/v1/artists                   {"spotify", "release_groups", "since", "priority"}
+    POST   /api/v1/artists/import-followed   watch every artist the Spotify user follows
+    GET    /api/v1/artists/{id}              with recent releases and the last scan
+    PATCH  /api/v1/artists/{id}              {"paused", "priority", "release_groups", "since"}
+    DELETE /api/v1/artists/{id}              withdraws the items only this artist wanted
+    POST   /api/v1/artists/{id}/scan         scan now (202)
+    GET    /api/v1/releases                  ?artist=&group=&since=
+    GET    /api/v1/releases/{id}             with its tracks and their wanted state
+
+`spotify` is an artist's id, `spotify:artist:` URI or open.spotify.com link.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+import bottle
+from bottle import HTTPResponse
+
+from . import events
+from .errors import BadInput
+from .watchlist import GROUPS, SORTS, parse_groups, parse_since
+from .web_base import bool_param, choice_param, int_param, json_body, page_params, paged, path_id, str_param
+
+if TYPE_CHECKING:
+    from .context import Context
+
+ARTIST_FIELDS = {"spotify", "release_groups", "since", "priority"}
+
+
+def register(app: bottle.Bottle, ctx: Context) -> None:
+    watcher = ctx.watcher
+
+    def list_artists() -> dict[str, Any]:
+        sort = choice_param("sort", SORTS) or "name"
+        limit, after = page_params((str, int) if sort == "name" else (float, int))
+        rows = watcher.list_artists(
+            after=after,
+            limit=limit + 1,
+            paused=bool_param("paused"),
+            failing=bool_param("failing"),
+            sort=sort,
+        )
+        key = (lambda a: (a.name, a.id)) if sort == "name" else (lambda a: (a.next_scan_at, a.id))
+        return paged(rows, limit, key)
+
+    def add() -> HTTPResponse:
+        body = json_body(allowed=ARTIST_FIELDS)
+        ref = body.get("spotify")
+        if not isinstance(ref, str) or not ref.strip():
+            raise BadInput("spotify must be an artist id, URI or URL", field="spotify")
+        groups = parse_groups(body["release_groups"]) if "release_groups" in body else None
+        since = parse_since(body["since"]) if "since" in body else None
+        priority = body.get("priority", 0)
+        if isinstance(priority, bool) or not isinstance(priority, int) or not -1000 <= priority <= 1000:
+            raise BadInput("priority must be an integer from -1000 to 1000", field="priority")
+        artist = watcher.add(ref, release_groups=groups, since=since, priority=priority)
+        return HTTPResponse(artist.to_dict(), 201, Location=f"/api/v1/artists/{artist.id}")
+
+    def import_followed() -> dict[str, Any]:
+        json_body(allowed=())
+        return watcher.import_followed()
+
+    def show(artist_id: str) -> dict[str, Any]:
+        artist = watcher.get(path_id(artist_id, "artist_id"))
+        recent = watcher.releases(artist_id=artist.id, limit=10)
+        scans = events.list_events(ctx.db, artist_id=artist.id, kind="artist.scan", limit=1)
+        return {
+            **artist.to_dict(),
+            "recent_releases": [release.to_dict() for release in recent],
+            "last_scan": scans[0].to_dict() if scans else None,
+        }
+
+    def update(artist_id: str) -> dict[str, Any]:
+        body = json_body(allowed={"paused", "priority", "release_groups", "since"})
+        if not body:
+            raise BadInput("give at least one of paused, priority, release_groups, since")
+        return watcher.update(path_id(artist_id, "artist_id"), body).to_dict()
+
+    def remove(artist_id: str) -> HTTPResponse:
+        watcher.delete(path_id(artist_id, "artist_id"))
+        return HTTPResponse(status=204)
+
+    def scan(artist_id: str) -> HTTPResponse:
+        job = watcher.request_scan(path_id(artist_id, "artist_id"))
+        return HTTPResponse({"job": job.to_dict()}, 202)
+
+    def list_releases() -> dict[str, Any]:
+        limit, after = page_params((str, int))
+        since = str_param("since", 10)
+        rows = watcher.releases(
+            after=after,
+            limit=limit + 1,
+            artist_id=int_param("artist", None, 1),
+            group=choice_param("group", GROUPS),
+            since=parse_since(since) if since else None,
+        )
+        return paged(rows, limit, lambda r: (r.release_date, r.id))
+
+    def show_release(release_id: str) -> dict[str, Any]:
+        release, items = watcher.release(path_id(release_id, "release_id"))
+        return {**release.to_dict(), "tracks": [item.to_dict() for item in items]}
+
+    app.route("/api/v1/artists", "GET", list_artists, role="read")
+    app.route("/api/v1/artists", "POST", add, role="operator")
+    app.route("/api/v1/artists/import-followed", "POST", import_followed, role="operator")
+    app.route("/api/v1/artists/<artist_id>", "GET", show, role="read")
+    app.route("/api/v1/artists/<artist_id>", "PATCH", update, role="operator")
+    app.route("/api/v1/artists/<artist_id>", "DELETE", remove, role="operator")
+    app.route("/api/v1/artists/<artist_id>/scan", "POST", scan, role="operator")
+    app.route("/api/v1/releases", "GET", list_releases, role="read")
+    app.route("/api/v1/releases/<release_id>", "GET", show_release, role="read")
