@@ -306,6 +306,26 @@ MIGRATIONS: list[Step] = [
         UPDATE spotify_auth SET authorized_at = updated_at;
         """,
     ),
+    (
+        "ui sessions",
+        """
+        -- Browser sessions of the web UI (harmony/auth.py): signed in with an API key, which
+        -- gives the session its role. Only a hash of the session id is stored; the cookie
+        -- holds the id itself.
+        CREATE TABLE sessions (
+            id_hash TEXT PRIMARY KEY,            -- sha256 of the session id, hex
+            key_id INTEGER NOT NULL REFERENCES api_keys (id) ON DELETE CASCADE,
+            csrf_token TEXT NOT NULL,            -- sent back with every state-changing request
+            created_at REAL NOT NULL,
+            last_seen_at REAL NOT NULL,          -- idle expiry counts from here
+            expires_at REAL NOT NULL,            -- absolute expiry
+            address TEXT NOT NULL DEFAULT '',
+            user_agent TEXT NOT NULL DEFAULT ''
+        );
+        CREATE INDEX sessions_key ON sessions (key_id);
+        CREATE INDEX sessions_expiry ON sessions (expires_at);
+        """,
+    ),
 ]
 
 SCHEMA_VERSION = len(MIGRATIONS)

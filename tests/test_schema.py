@@ -84,6 +84,14 @@ SAMPLES: dict[str, dict[str, Any]] = {
     },
     "library_tracks": {"path": "A/B/01 C.flac", "identity": "a\x1fc", "scanned_at": 1.0},
     "events": {"at": 1.0, "kind": "item.created", "item_id": 1, "to_state": "wanted"},
+    "sessions": {
+        "id_hash": "0" * 64,
+        "key_id": 1,
+        "csrf_token": "c",
+        "created_at": 1.0,
+        "last_seen_at": 1.0,
+        "expires_at": 2.0,
+    },
 }
 # Parents before children, so foreign keys hold when the samples are written.
 ORDER = ["artists", "releases", "playlists", "wanted_items"]
