@@ -1,9 +1,15 @@
-"""API keys: creation, lookup and roles. Owns the `api_keys` table.
+"""API keys, roles and web UI sessions. Owns the `api_keys` and `sessions` tables.
 
 A key looks like `hmy_<prefix>_<secret>`. Only its SHA-256 is stored; the prefix is stored in
 clear so a key can be found and shown in listings without revealing it. Keys are random
 (256 bits), so a plain hash is enough; the comparison is constant-time all the same.
 Roles are ordered: `read` < `operator` < `admin`.
+
+A web UI session is opened by logging in with a key (`open_session`): the browser keeps a
+random session id in a cookie, the table keeps its SHA-256, the key it came from (which gives
+its role: revoking the key ends its sessions) and a CSRF token every state-changing request
+of the session must send back. A session ends when it has been idle for `auth.session_idle`,
+`auth.session_lifetime` after its login, at logout, or when an admin ends every session.
 """
 
 from __future__ import annotations
@@ -104,6 +110,7 @@ def revoke_key(db: Database, key_id: int) -> Row:
         conn.execute(
             "UPDATE api_keys SET revoked_at = coalesce(revoked_at, ?) WHERE id = ?", (time.time(), key_id)
         )
+        conn.execute("DELETE FROM sessions WHERE key_id = ?", (key_id,))  # a revoked key logs out
     return get_key(db, key_id)
 
 
@@ -190,3 +197,97 @@ class Throttle:
                 self._seen.popitem(last=False)
         self.on_failure("rejected")
         return count == 0
+
+
+# --- web UI sessions -----------------------------------------------------------------------------
+# A session row is found by the SHA-256 of its id, with the role and state of its key.
+
+SQL_SESSION = """
+    SELECT s.id_hash, s.key_id, s.csrf_token, s.created_at, s.last_seen_at, s.expires_at,
+        k.name, k.role, k.revoked_at
+    FROM sessions s JOIN api_keys k ON k.id = s.key_id
+    WHERE s.id_hash = ?
+"""
+SESSION_ID = re.compile(r"[A-Za-z0-9_-]{43}")
+
+
+def open_session(
+    db: Database,
+    key: str | None,
+    *,
+    lifetime_s: float,
+    address: str = "",
+    user_agent: str = "",
+    now: float | None = None,
+) -> tuple[str, Row]:
+    """Log in with an API key: returns the new session id (for the cookie only; the table keeps
+    its hash) and the session row. Raises Unauthorized as `authenticate` does. Sessions past
+    their absolute expiry are cleared on the way."""
+    row = authenticate(db, key, "read")
+    now = time.time() if now is None else now
+    session_id = secrets.token_urlsafe(32)
+    with db.write() as conn:
+        conn.execute("DELETE FROM sessions WHERE expires_at < ?", (now,))
+        conn.execute(
+            "INSERT INTO sessions (id_hash, key_id, csrf_token, created_at, last_seen_at, expires_at, "
+            "address, user_agent) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+            (
+                _hash(session_id),
+                row["id"],
+                secrets.token_urlsafe(32),
+                now,
+                now,
+                now + lifetime_s,
+                address[:100],
+                user_agent[:300],
+            ),
+        )
+    session = find_session(db, session_id, idle_s=lifetime_s, now=now)
+    assert session is not None
+    return session_id, session
+
+
+def find_session(
+    db: Database, session_id: str | None, *, idle_s: float, now: float | None = None
+) -> Row | None:
+    """The live session with this id, with its key's `name` and `role`; None when there is no
+    such session, or it has expired (idle or absolute), or its key was revoked. A session in
+    use is touched at most every TOUCH_INTERVAL seconds."""
+    if not session_id or not SESSION_ID.fullmatch(session_id):
+        return None
+    now = time.time() if now is None else now
+    row = db.query_one(SQL_SESSION, (_hash(session_id),))
+    if row is None:
+        return None
+    if row["revoked_at"] is not None or row["expires_at"] <= now or row["last_seen_at"] + idle_s <= now:
+        with db.write() as conn:
+            conn.execute("DELETE FROM sessions WHERE id_hash = ?", (row["id_hash"],))
+        return None
+    if now - row["last_seen_at"] > TOUCH_INTERVAL:
+        with db.write() as conn:
+            conn.execute("UPDATE sessions SET last_seen_at = ? WHERE id_hash = ?", (now, row["id_hash"]))
+    return row
+
+
+def csrf_ok(session: Row, sent: str | None) -> bool:
+    """True when `sent` is this session's CSRF token (compared in constant time)."""
+    return bool(sent) and hmac.compare_digest(str(session["csrf_token"]).encode(), str(sent).encode())
+
+
+def close_session(db: Database, session_id: str | None) -> None:
+    """Log out: forget the session (nothing happens for an unknown id)."""
+    if session_id:
+        with db.write() as conn:
+            conn.execute("DELETE FROM sessions WHERE id_hash = ?", (_hash(session_id),))
+
+
+def close_all_sessions(db: Database) -> int:
+    """Log out everywhere: end every session of every key; returns how many ended."""
+    with db.write() as conn:
+        conn.execute("DELETE FROM sessions")
+        return int(conn.changes())
+
+
+def count_sessions(db: Database, now: float | None = None) -> int:
+    now = time.time() if now is None else now
+    return int(db.scalar("SELECT count(*) FROM sessions WHERE expires_at > ?", (now,)))

@@ -484,3 +484,18 @@ class Playlists:
 
 def _unreadable(reason: str) -> str:
     return f"{reason}. Copy its tracks into a playlist of your own on Spotify and follow that one instead"
+
+
+# --- read-only views for the web UI ----------------------------------------------------------------
+
+
+def names(db: Database, playlist_ids: list[int]) -> dict[int, str]:
+    """The name of each followed playlist among `playlist_ids` (at most 500), by id."""
+    ids = sorted({int(i) for i in playlist_ids})[:500]
+    if not ids:
+        return {}
+    marks = ", ".join("?" * len(ids))
+    return {
+        row["id"]: row["name"]
+        for row in db.query(f"SELECT id, name FROM playlists WHERE id IN ({marks})", ids)
+    }

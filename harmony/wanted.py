@@ -674,3 +674,26 @@ def delete(db: Database, item_id: int) -> None:
             raise Conflict(f"item {item_id} is {row['state']}; skip it first", state=row["state"], id=item_id)
         conn.execute("DELETE FROM wanted_items WHERE id = ?", (item_id,))
         events.record(conn, "item.deleted", item_id=item_id, from_state=row["state"], message=row["title"])
+
+
+# --- read-only views for the web UI ----------------------------------------------------------------
+
+
+def titles(db: Database, item_ids: Iterable[int]) -> dict[int, str]:
+    """`Artist – Title` of each existing item among `item_ids` (at most 500), by id."""
+    ids = sorted({int(i) for i in item_ids})[:500]
+    if not ids:
+        return {}
+    marks = ", ".join("?" * len(ids))
+    rows = db.query(f"SELECT id, title, artists FROM wanted_items WHERE id IN ({marks})", ids)
+    return {row["id"]: f"{', '.join(json.loads(row['artists']))} – {row['title']}" for row in rows}
+
+
+def done_per_day(db: Database, since: float) -> dict[str, int]:
+    """Items done since `since`, by the UTC day (`YYYY-MM-DD`) they became done."""
+    rows = db.query(
+        "SELECT date(state_since, 'unixepoch') AS day, count(*) AS n FROM wanted_items "
+        "WHERE state = 'done' AND state_since >= ? GROUP BY day",
+        (since,),
+    )
+    return {row["day"]: row["n"] for row in rows}

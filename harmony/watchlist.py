@@ -739,3 +739,17 @@ class Requests:
             "page": page,
             "next_page": page + 1 if results.more else None,
         }
+
+
+# --- read-only views for the web UI --------------------------------------------------------------------
+
+
+def artist_names(db: Database, artist_ids: Sequence[int]) -> dict[int, str]:
+    """The name of each watched artist among `artist_ids` (at most 500), by id."""
+    ids = sorted({int(i) for i in artist_ids})[:500]
+    if not ids:
+        return {}
+    marks = ", ".join("?" * len(ids))
+    return {
+        row["id"]: row["name"] for row in db.query(f"SELECT id, name FROM artists WHERE id IN ({marks})", ids)
+    }

@@ -4,36 +4,50 @@ Route modules (`web_*.py`) each define `register(app, ctx)`, which unpacks what 
 from the context, defines its handlers, and ends with its route table:
 
     app.route("/api/v1/jobs", "GET", list_jobs, role="read")
+    app.route("/ui/jobs", "GET", jobs_page, role="read")
 
 A handler reads its input only through the helpers here (`json_body`, the `*_param`
 readers, `page_params`), returns a dict (sent as JSON), a list page from `paged`, or HTML
 from `render`, and raises a `HarmonyError` for anything else: `Guard` renders every error in
 one place (`render_error`). Every route under `/api/` declares its role (`read`,
-`operator`, `admin`); the guard authenticates the request for it. No SQL lives in route
-modules: they call the domain modules.
+`operator`, `admin`); the guard authenticates the request for it, with an API key or a web
+UI session (`auth.find_session`), and is the one place that checks the CSRF token of a
+session's state-changing request. A page under `/ui/` asked for without either is sent to
+the login page. No SQL lives in route modules: they call the domain modules.
+
+Pages: a handler returns `render("<family>_<page>", **values)`; templates get the signed-in
+`user`, `can(role)`, the CSRF token, the navigation (`NAV`, one row per page family: add a
+row to give a new family its entry), a flash message and the URL helpers below. A form
+action (`POST /ui/...`) reads its fields with `form_text`/`form_int`/`form_list`, does its
+work, and answers `see_other(back, "what happened")`: a 303 to the page it came from, which
+shows the message once. htmx requests it the same way and swaps in the part it names, so
+every action also works as a plain form when script is off.
 """
 
 from __future__ import annotations
 
 import base64
 import binascii
+import html
 import json
 import logging
 import math
 import os
 import re
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
+from urllib.parse import urlencode
 
 import apsw
 import bottle
 from bottle import HTTPResponse, request
 
-from . import __version__, auth
+from . import __version__, auth, events, playlists, wanted, watchlist
 from .errors import (
     BadInput,
     DiskFull,
+    Forbidden,
     HarmonyError,
     ReadOnly,
     TooLarge,
@@ -63,7 +77,30 @@ PAGE_HEADERS = {
     "X-Content-Type-Options": "nosniff",
     "Referrer-Policy": "same-origin",
     "X-Frame-Options": "DENY",
+    "Cache-Control": "no-store",
 }
+SESSION_COOKIE = "harmony_session"
+FLASH_COOKIE = "harmony_flash"
+CSRF_FIELD = "csrf_token"
+CSRF_HEADER = "X-CSRF-Token"
+UNSAFE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
+LOGIN_PATH = "/ui/login"
+MAX_FORM = 64 * 1024
+
+# The navigation: (family, path, label, least role). A page family gets its entry here; the
+# layout shows the entries the signed-in role may open.
+NAV: list[tuple[str, str, str, str]] = [
+    ("dashboard", "/ui/", "Dashboard", "read"),
+    ("watchlist", "/ui/watchlist", "Watchlist", "read"),
+    ("wanted", "/ui/wanted", "Wanted", "read"),
+    ("playlists", "/ui/playlists", "Playlists", "read"),
+    ("activity", "/ui/activity", "Activity", "read"),
+    ("jobs", "/ui/jobs", "Jobs", "read"),
+    ("settings", "/ui/settings", "Settings", "read"),
+    ("spotify", "/ui/spotify", "Spotify", "read"),
+    ("keys", "/ui/keys", "API keys", "admin"),
+    ("system", "/ui/system", "System", "read"),
+]
 
 
 # --- reading the request ---------------------------------------------------------------------
@@ -300,17 +337,263 @@ def span(seconds: float) -> str:
     return f"{int(seconds)}s"
 
 
-def render(template: str, **values: Any) -> str:
+def when(then: float | None) -> str:
+    """A UTC time as `2026-05-01 14:03`; an em dash for never."""
+    if not then:
+        return "—"
+    return time.strftime("%Y-%m-%d %H:%M", time.gmtime(then))
+
+
+def signed_in() -> dict[str, Any] | None:
+    """Who made this request: the API key's or the session's `id`, `name` and `role`."""
+    return current_key()
+
+
+def can(need: str) -> bool:
+    """Whether the signed-in role meets `need`: pages hide what it cannot do."""
+    user = signed_in()
+    return bool(user) and auth.role_allows(user["role"], need)  # type: ignore[index]
+
+
+def here() -> str:
+    """This request's path and query: what a form sends back as `back`."""
+    query = request.query_string
+    return request.path + (f"?{query}" if query else "")
+
+
+def url(path: str, params: Mapping[str, Any] | None = None, **changes: Any) -> str:
+    """`path` with a query built from `params` and `changes` (a None value drops the key)."""
+    merged = {**(params or {}), **changes}
+    query = urlencode({k: v for k, v in merged.items() if v is not None and v != ""})
+    return f"{path}?{query}" if query else path
+
+
+def badge(state: str) -> str:
+    """A state as a coloured badge (markup: templates print it with `{{!badge(x)}}`)."""
+    text = html.escape(str(state))
+    return f'<span class="badge {text}">{text.replace("_", " ")}</span>'
+
+
+def _take_flash() -> tuple[str, str] | None:
+    raw = request.get_cookie(FLASH_COOKIE)
+    if not raw:
+        return None
+    bottle.response.delete_cookie(FLASH_COOKIE, path="/ui/")
+    try:
+        kind, text = json.loads(base64.urlsafe_b64decode(raw + "=" * (-len(raw) % 4)).decode())
+    except (ValueError, TypeError, binascii.Error, UnicodeDecodeError):
+        return None
+    if kind not in ("ok", "error") or not isinstance(text, str):
+        return None
+    return kind, text[:500]
+
+
+def render(template: str, *, fragments: Mapping[str, str] | None = None, **values: Any) -> str:
     """An HTML page from `templates/<template>.tpl`, with the security headers every page
-    carries. Templates get `version`, `now`, `ago` and `span` besides `values`."""
+    carries. Templates get `version`, `now`, `ago`, `span`, `when`, `url`, the signed-in
+    `user`, `can`, `csrf`, `nav`, `here` and a `flash` message besides `values`.
+
+    `fragments` maps element ids to partials (`{"wanted-table": "_wanted_table"}`): an htmx
+    request that targets one of them gets that partial alone."""
     for name, value in PAGE_HEADERS.items():
         bottle.response.set_header(name, value)
     values.setdefault("now", time.time())
+    target = request.environ.get("HTTP_HX_TARGET")
+    if (
+        fragments
+        and target in fragments
+        and request.environ.get("HTTP_HX_REQUEST") == "true"
+        and request.environ.get("HTTP_HX_BOOSTED") != "true"
+    ):
+        template = fragments[target]
+    user = signed_in()
+    session = request.environ.get("harmony.session")
+    role = user["role"] if user else None
     return str(
         bottle.template(
-            template, template_lookup=[TEMPLATE_DIR], version=__version__, ago=ago, span=span, **values
+            template,
+            template_lookup=[TEMPLATE_DIR],
+            version=__version__,
+            ago=ago,
+            span=span,
+            when=when,
+            url=url,
+            badge=badge,
+            user=user,
+            can=can,
+            csrf=session["csrf_token"] if session else "",
+            session=session,
+            nav=[row for row in NAV if role and auth.role_allows(role, row[3])],
+            here=here(),
+            flash=values.pop("flash", None) or _take_flash(),
+            **values,
         )
     )
+
+
+def event_rows(db: Any, items: Sequence[events.Event]) -> list[dict[str, Any]]:
+    """Events as the activity lists show them: when, what, a link to what they concern and
+    the reason, with the names of the items, artists and playlists looked up once."""
+    titles = wanted.titles(db, [e.item_id for e in items if e.item_id])
+    artists = watchlist.artist_names(db, [e.artist_id for e in items if e.artist_id])
+    lists = playlists.names(db, [e.playlist_id for e in items if e.playlist_id])
+    rows = []
+    for event in items:
+        if event.item_id:
+            subject = titles.get(event.item_id, f"item {event.item_id}")
+            link = f"/ui/wanted/{event.item_id}" if event.item_id in titles else None
+        elif event.artist_id:
+            subject = artists.get(event.artist_id, f"artist {event.artist_id}")
+            link = f"/ui/artists/{event.artist_id}" if event.artist_id in artists else None
+        elif event.playlist_id:
+            subject = lists.get(event.playlist_id, f"playlist {event.playlist_id}")
+            link = f"/ui/playlists#playlist-{event.playlist_id}" if event.playlist_id in lists else None
+        else:
+            subject, link = "", None
+        change = ""
+        if event.to_state:
+            change = f"{event.from_state} → {event.to_state}" if event.from_state else event.to_state
+        rows.append(
+            {
+                "id": event.id,
+                "at": event.at,
+                "kind": event.kind,
+                "subject": subject,
+                "link": link,
+                "change": change,
+                "code": event.code or "",
+                "message": event.message or "",
+            }
+        )
+    return rows
+
+
+# --- forms and redirects (the UI's actions) ---------------------------------------------------
+
+
+def _form() -> bottle.FormsDict:
+    if request.content_length > MAX_FORM:
+        raise TooLarge(f"form too large (over {MAX_FORM} bytes)", limit=MAX_FORM)
+    try:
+        return request.forms
+    except Exception:  # a body Bottle cannot parse as a form
+        raise BadInput("the request body is not a form") from None
+
+
+def _decoded(raw: str) -> str:
+    # Bottle hands form values over as latin-1 text; a browser sends UTF-8.
+    try:
+        return raw.encode("latin-1").decode("utf-8")
+    except (UnicodeEncodeError, UnicodeDecodeError):
+        raise BadInput("a form field is not valid UTF-8 text") from None
+
+
+def form_text(name: str, max_length: int = 200, *, required: bool = False) -> str | None:
+    """A form field as stripped text (None when absent or blank), at most `max_length`
+    printable characters, or BadInput naming the field."""
+    raw = _form().get(name)
+    value = _decoded(raw).strip() if isinstance(raw, str) else ""
+    if not value:
+        if required:
+            raise BadInput(f"{name} is required", field=name)
+        return None
+    if len(value) > max_length or not value.isprintable():
+        raise BadInput(f"{name} must be at most {max_length} printable characters", field=name)
+    return value
+
+
+def form_int(name: str, minimum: int, maximum: int, *, required: bool = True) -> int | None:
+    """A form field as an integer within bounds, or BadInput naming the field."""
+    value = form_text(name, 20, required=required)
+    if value is None:
+        return None
+    if not re.fullmatch(r"[+-]?[0-9]{1,19}", value) or not minimum <= int(value) <= maximum:
+        raise BadInput(f"{name} must be a whole number from {minimum} to {maximum}", field=name)
+    return int(value)
+
+
+def form_list(name: str, max_items: int = 500, max_length: int = 200) -> list[str]:
+    """Every value of a repeated field (checkboxes), stripped and non-empty."""
+    values = [_decoded(raw).strip() for raw in _form().getall(name)[: max_items + 1]]
+    if len(values) > max_items:
+        raise BadInput(f"at most {max_items} values of {name}", field=name)
+    if any(len(v) > max_length or not v.isprintable() for v in values):
+        raise BadInput(f"{name} values must be at most {max_length} printable characters", field=name)
+    return [v for v in values if v]
+
+
+def local_path(value: str | None, default: str) -> str:
+    """`value` if it is a path of this UI (`/ui/...`), else `default`: where a redirect may go."""
+    if (
+        value
+        and len(value) <= 2000
+        and value.startswith("/ui/")
+        and "\\" not in value
+        and "//" not in value
+        and value.isprintable()
+        and value.isascii()
+    ):
+        return value
+    return default
+
+
+def flash(kind: str, text: str) -> None:
+    """A message shown once, by the next page this browser opens (a short-lived cookie)."""
+    payload = json.dumps([kind, text[:300]], ensure_ascii=True).encode()
+    value = base64.urlsafe_b64encode(payload).decode().rstrip("=")
+    bottle.response.set_cookie(
+        FLASH_COOKIE, value, path="/ui/", max_age=60, httponly=True, samesite="lax", secure=_https()
+    )
+
+
+def see_other(
+    default: str, message: str | None = None, *, error: bool = False, back: bool = True
+) -> HTTPResponse:
+    """A 303 to the page the form names in `back` (a path of this UI; unless `back` is False),
+    else to `default`, with a message for it to show once."""
+    target = None
+    if back:
+        try:
+            target = form_text("back", 2000)
+        except HarmonyError:
+            target = None
+    if message:
+        flash("error" if error else "ok", message)
+    res = bottle.response.copy(cls=HTTPResponse)
+    res.status = 303
+    res.body = ""
+    res.set_header("Location", local_path(target, default))
+    return res
+
+
+def action(default: str, fn: Callable[[], str | None], *, back: bool = True) -> HTTPResponse:
+    """Run a form action: its message (or its error's) is flashed and the browser sent back
+    (to the form's `back`, unless `back` is False, else to `default`)."""
+    try:
+        message = fn()
+    except HarmonyError as exc:
+        return see_other(default, exc.message, error=True)
+    return see_other(default, message, back=back)
+
+
+def _https() -> bool:
+    return request.urlparts.scheme == "https"
+
+
+def set_session_cookie(session_id: str, max_age: float) -> None:
+    bottle.response.set_cookie(
+        SESSION_COOKIE,
+        session_id,
+        path="/",
+        max_age=int(max_age),
+        httponly=True,
+        samesite="lax",
+        secure=_https(),
+    )
+
+
+def clear_session_cookie() -> None:
+    bottle.response.delete_cookie(SESSION_COOKIE, path="/", httponly=True, samesite="lax", secure=_https())
 
 
 def wants_json(path: str) -> bool:
@@ -357,8 +640,38 @@ def _credential() -> str | None:
     return key
 
 
+def _login_redirect() -> HTTPResponse:
+    """Where a browser without a session goes: the login page, coming back here after."""
+    target = url(LOGIN_PATH, next=here() if request.method == "GET" else None)
+    if request.environ.get("HTTP_HX_REQUEST") == "true":
+        # htmx would follow a 303 and swap the login page into a fragment: send it there whole.
+        return HTTPResponse("", 401, **{"HX-Redirect": target, "Cache-Control": "no-store"})
+    return HTTPResponse("", 303, Location=target, **{"Cache-Control": "no-store"})
+
+
+def _sent_csrf() -> str | None:
+    header = request.environ.get("HTTP_X_CSRF_TOKEN")
+    if header:
+        return str(header)
+    ctype = request.content_type.split(";")[0].strip().lower()
+    if ctype in ("application/x-www-form-urlencoded", "multipart/form-data"):
+        try:
+            value = _form().get(CSRF_FIELD)
+        except HarmonyError:
+            return None
+        return value if isinstance(value, str) else None
+    return None
+
+
 class Guard:
     """Bottle plugin on every route: authentication for the route's role, then error rendering.
+
+    A route's role is met by an API key (`X-API-Key` or `Authorization: Bearer`) or by a web
+    UI session (its cookie). A session's POST, PUT, PATCH or DELETE must also carry the
+    session's CSRF token (the `csrf_token` form field or the `X-CSRF-Token` header): without
+    it, or with another session's, the request gets 403 and the handler never runs. A key
+    needs no token (a browser cannot send a key header across sites). A page under `/ui/`
+    asked for with neither a key nor a live session redirects to the login page.
 
     Failed authentication is counted per client address; past the limit the address gets 429
     with `Retry-After` before any key is looked at, and only a sample of failures is logged.
@@ -372,7 +685,29 @@ class Guard:
 
     def apply(self, callback: Callable[..., Any], route: bottle.Route) -> Callable[..., Any]:
         need: str | None = route.config.get("role")
-        db, throttle = self.ctx.db, self.ctx.auth_throttle
+        db, throttle, ctx = self.ctx.db, self.ctx.auth_throttle, self.ctx
+        page = route.rule.startswith("/ui/")
+
+        def from_session(cookie: str) -> bool:
+            """Authenticate by the session cookie; False when it names no live session."""
+            session = auth.find_session(db, cookie, idle_s=ctx.config["auth.session_idle"])
+            if session is None:
+                return False
+            role = session["role"]
+            if not auth.role_allows(role, need or "read"):
+                raise Forbidden(
+                    f"this needs the {need} role; you are signed in as {role}", need=need, role=role
+                )
+            if request.method in UNSAFE_METHODS and not auth.csrf_ok(session, _sent_csrf()):
+                request.environ["harmony.quiet"] = False
+                raise Forbidden(
+                    "this request did not carry this session's CSRF token, so nothing was changed; "
+                    "reload the page and try again",
+                    reason="csrf",
+                )
+            request.environ["harmony.session"] = session
+            request.environ["harmony.key"] = {"id": session["key_id"], "name": session["name"], "role": role}
+            return True
 
         def authenticate() -> None:
             address = request.environ.get("REMOTE_ADDR") or "-"
@@ -383,8 +718,14 @@ class Guard:
                     "too many failed authentications from this address; try again later",
                     retry_after=round(wait, 1),
                 )
+            key = _credential()
+            cookie = request.get_cookie(SESSION_COOKIE) if key is None else None
+            if cookie and from_session(cookie):
+                return
+            if key is None and page:
+                raise _login_redirect()
             try:
-                request.environ["harmony.key"] = auth.authenticate(db, _credential(), need or "read")
+                request.environ["harmony.key"] = auth.authenticate(db, key, need or "read")
             except Unauthorized:
                 if not throttle.failed(address):
                     request.environ["harmony.quiet"] = True

@@ -8,6 +8,13 @@
     GET  /api/v1/tasks                the wheel's tasks, their schedule and last outcome
     POST /api/v1/tasks/{name}/run     run a task at the wheel's next step (202)
 
+The jobs page (the UI section at the end):
+
+    GET  /ui/jobs                     ?state=&type=&cursor=  totals, one page of jobs, the tasks
+    POST /ui/jobs/requeue             dead jobs back to ready (form: ids, or type)
+    POST /ui/jobs/purge               dead jobs deleted (form: ids, or type)
+    POST /ui/tasks/{name}/run         run a task now
+
 A job type is known if a handler is registered for it or a job of that type exists. Unknown
 types, malformed ids and bodies get a 4xx and change nothing (the queue checks every id
 before it moves any).
@@ -22,7 +29,20 @@ from bottle import HTTPResponse
 
 from .errors import BadInput, NotFound
 from .jobs import MAX_BATCH, STATES, TYPE_PATTERN
-from .web_base import MAX_ID, choice_param, json_body, page_params, paged, path_id, str_param
+from .web_base import (
+    MAX_ID,
+    action,
+    choice_param,
+    encode_cursor,
+    form_list,
+    form_text,
+    json_body,
+    page_params,
+    paged,
+    path_id,
+    render,
+    str_param,
+)
 
 if TYPE_CHECKING:
     from .context import Context
@@ -85,6 +105,60 @@ def register(app: bottle.Bottle, ctx: Context) -> None:
         wheel.trigger(name)
         return HTTPResponse({"task": name, "triggered": True}, 202)
 
+    # --- pages (the web UI) ------------------------------------------------------------------
+
+    def jobs_page() -> str:
+        limit, after = page_params()
+        state = choice_param("state", STATES)
+        raw_type = str_param("type", 64)
+        job_type = known_type(raw_type) if raw_type else None
+        rows = queue.list_jobs(state=state, type=job_type, limit=limit + 1, after=after[0] if after else 0)
+        more = len(rows) > limit
+        rows = rows[:limit]
+        stats = queue.stats()
+        return render(
+            "jobs",
+            title="Jobs",
+            section="jobs",
+            stats=stats,
+            jobs=rows,
+            state=state,
+            job_type=job_type,
+            states=STATES,
+            types=sorted(set(ctx.workers.handlers) | set(stats["by_type"])),
+            tasks=wheel.tasks(),
+            params={"state": state, "type": job_type},
+            next_cursor=encode_cursor((rows[-1].id,)) if more and rows else None,
+            paged=after is not None,
+        )
+
+    def chosen_dead() -> dict[str, Any]:
+        """The form of requeue and purge: the checked `ids`, or a `type` for all its dead jobs."""
+        job_type = form_text("type", 64)
+        if job_type:
+            return {"type": known_type(job_type)}
+        raw = form_list("ids", MAX_BATCH, 20)
+        if not raw:
+            raise BadInput("choose at least one dead job")
+        if not all(r.isascii() and r.isdigit() and 0 < int(r) <= MAX_ID for r in raw):
+            raise BadInput("ids must be job ids", field="ids")
+        return {"ids": [int(r) for r in raw]}
+
+    def requeue_page() -> Any:
+        return action(
+            "/ui/jobs?state=dead", lambda: f"Requeued {len(queue.requeue(**chosen_dead()))} job(s)."
+        )
+
+    def purge_page() -> Any:
+        return action("/ui/jobs?state=dead", lambda: f"Purged {len(queue.purge(**chosen_dead()))} job(s).")
+
+    def run_task_page(name: str) -> Any:
+        def act() -> str:
+            wheel.trigger(name)
+            return f"Task {name} runs now."
+
+        return action("/ui/jobs", act)
+
     app.route("/api/v1/jobs", "GET", list_jobs, role="read")
     app.route("/api/v1/jobs/stats", "GET", stats, role="read")
     app.route("/api/v1/jobs/<job_id>", "GET", get_job, role="read")
@@ -92,3 +166,7 @@ def register(app: bottle.Bottle, ctx: Context) -> None:
     app.route("/api/v1/jobs/dead/purge", "POST", purge, role="operator")
     app.route("/api/v1/tasks", "GET", tasks, role="read")
     app.route("/api/v1/tasks/<name>/run", "POST", run_task, role="operator")
+    app.route("/ui/jobs", "GET", jobs_page, role="read")
+    app.route("/ui/jobs/requeue", "POST", requeue_page, role="operator")
+    app.route("/ui/jobs/purge", "POST", purge_page, role="operator")
+    app.route("/ui/tasks/<name>/run", "POST", run_task_page, role="operator")

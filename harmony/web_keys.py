@@ -1,4 +1,8 @@
-"""Routes for managing API keys (admin only); the same operations as `harmony apikey`."""
+"""Routes for managing API keys (admin only); the same operations as `harmony apikey`.
+
+The keys page (the UI section at the end): `GET /ui/keys` lists them, `POST /ui/keys` creates
+one and shows it once (the page is not stored anywhere), `POST /ui/keys/{id}/revoke` revokes
+one, which also ends the sessions logged in with it."""
 
 from __future__ import annotations
 
@@ -7,8 +11,8 @@ from typing import TYPE_CHECKING, Any
 import bottle
 
 from . import auth
-from .errors import BadInput
-from .web_base import json_body, page_params, paged, path_id
+from .errors import BadInput, HarmonyError
+from .web_base import action, encode_cursor, form_text, json_body, page_params, paged, path_id, render
 
 if TYPE_CHECKING:
     from .context import Context
@@ -34,6 +38,46 @@ def register(app: bottle.Bottle, ctx: Context) -> None:
     def revoke(key_id: str) -> dict[str, Any]:
         return auth.revoke_key(db, path_id(key_id, "key_id"))
 
+    # --- pages (the web UI) ------------------------------------------------------------------
+
+    def keys_page(created: dict[str, Any] | None = None, error: str | None = None) -> str:
+        limit, after = page_params()
+        rows = auth.list_keys(db, after[0] if after else 0, limit + 1)
+        more = len(rows) > limit
+        rows = rows[:limit]
+        return render(
+            "keys",
+            title="API keys",
+            section="keys",
+            keys=rows,
+            roles=auth.ROLES,
+            created=created,
+            error=error,
+            params={},
+            next_cursor=encode_cursor((rows[-1]["id"],)) if more and rows else None,
+            paged=after is not None,
+        )
+
+    def create_page() -> str:
+        try:
+            role = form_text("role", 20) or "read"
+            key, row = auth.create_key(db, auth.valid_name(form_text("name", 200) or ""), role)
+        except HarmonyError as exc:
+            bottle.response.status = exc.status
+            return keys_page(error=exc.message)
+        bottle.response.status = 201
+        return keys_page(created={**row, "key": key})
+
+    def revoke_page(key_id: str) -> Any:
+        def act() -> str:
+            row = auth.revoke_key(db, path_id(key_id, "key_id"))
+            return f"Revoked key {row['name']}; its sessions have ended."
+
+        return action("/ui/keys", act)
+
     app.route("/api/v1/keys", "GET", list_keys, role="admin")
     app.route("/api/v1/keys", "POST", create, role="admin")
     app.route("/api/v1/keys/<key_id>", "DELETE", revoke, role="admin")
+    app.route("/ui/keys", "GET", keys_page, role="admin")
+    app.route("/ui/keys", "POST", create_page, role="admin")
+    app.route("/ui/keys/<key_id>/revoke", "POST", revoke_page, role="admin")

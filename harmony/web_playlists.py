@@ -7,6 +7,15 @@ GET    /api/v1/playlists/{id}         with its items counted by state
 PATCH  /api/v1/playlists/{id}         {"want_tracks": true|false}
 DELETE /api/v1/playlists/{id}         withdraws the items only this playlist wanted
 POST   /api/v1/playlists/{id}/sync    sync now (202)
+
+The playlist pages (the UI section at the end):
+
+GET    /ui/playlists                  followed playlists: stale badge, items by state
+GET    /ui/playlists/mine             the Spotify user's own playlists, to follow
+POST   /ui/playlists                  follow (form: spotify, want_tracks)
+POST   /ui/playlists/{id}             want its tracks on or off (form: want_tracks)
+POST   /ui/playlists/{id}/sync        sync now
+POST   /ui/playlists/{id}/unfollow    stop following
 """
 
 from __future__ import annotations
@@ -16,8 +25,8 @@ from typing import TYPE_CHECKING, Any
 import bottle
 from bottle import HTTPResponse
 
-from .errors import BadInput
-from .web_base import json_body, page_params, paged, path_id
+from .errors import BadInput, HarmonyError
+from .web_base import action, encode_cursor, form_text, json_body, page_params, paged, path_id, render
 
 if TYPE_CHECKING:
     from .context import Context
@@ -59,6 +68,74 @@ def register(app: bottle.Bottle, ctx: Context) -> None:
         job = playlists.request_sync(path_id(playlist_id, "playlist_id"))
         return HTTPResponse({"job": job.to_dict()}, 202)
 
+    # --- pages (the web UI) ------------------------------------------------------------------
+
+    def playlists_page() -> str:
+        limit, after = page_params((str, int))
+        rows = playlists.list_playlists(after=after, limit=limit + 1)
+        more = len(rows) > limit
+        rows = rows[:limit]
+        return render(
+            "playlists",
+            title="Playlists",
+            section="playlists",
+            playlists=rows,
+            counts={p.id: playlists.item_counts(p.id) for p in rows},
+            params={},
+            next_cursor=encode_cursor((rows[-1].name, rows[-1].id)) if more and rows else None,
+            paged=after is not None,
+        )
+
+    def mine_page() -> str:
+        try:
+            mine, problem = playlists.mine(), None
+        except HarmonyError as exc:
+            mine, problem = [], exc.message
+        return render(
+            "playlists_mine", title="Your playlists", section="playlists", mine=mine, problem=problem
+        )
+
+    def want_flag() -> bool:
+        value = form_text("want_tracks", 5) or "true"
+        if value not in ("true", "false"):
+            raise BadInput("want_tracks must be true or false", field="want_tracks")
+        return value == "true"
+
+    def follow_page() -> Any:
+        def act() -> str:
+            playlist = playlists.follow(
+                form_text("spotify", 300, required=True) or "", want_tracks=want_flag()
+            )
+            return f"Following {playlist.name}; its first sync is queued."
+
+        return action("/ui/playlists", act)
+
+    def change_page(playlist_id: str) -> Any:
+        def act() -> str:
+            playlist = playlists.update(path_id(playlist_id, "playlist_id"), {"want_tracks": want_flag()})
+            if playlist.want_tracks:
+                return f"The tracks of {playlist.name} are wanted again from its next sync."
+            return f"The tracks of {playlist.name} are no longer wanted."
+
+        return action("/ui/playlists", act)
+
+    def sync_page(playlist_id: str) -> Any:
+        def act() -> str:
+            playlist = playlists.get(path_id(playlist_id, "playlist_id"))
+            playlists.request_sync(playlist.id)
+            return f"A sync of {playlist.name} is queued."
+
+        return action("/ui/playlists", act)
+
+    def unfollow_page(playlist_id: str) -> Any:
+        def act() -> str:
+            playlist = playlists.get(path_id(playlist_id, "playlist_id"))
+            outcomes = playlists.unfollow(playlist.id)
+            withdrawn = outcomes.get("withdrawn", 0)
+            return f"No longer following {playlist.name}; {withdrawn} item(s) no longer wanted."
+
+        return action("/ui/playlists", act)
+
     app.route("/api/v1/playlists", "GET", list_playlists, role="read")
     app.route("/api/v1/playlists", "POST", follow, role="operator")
     app.route("/api/v1/playlists/mine", "GET", mine, role="read")
@@ -66,3 +143,9 @@ def register(app: bottle.Bottle, ctx: Context) -> None:
     app.route("/api/v1/playlists/<playlist_id>", "PATCH", update, role="operator")
     app.route("/api/v1/playlists/<playlist_id>", "DELETE", unfollow, role="operator")
     app.route("/api/v1/playlists/<playlist_id>/sync", "POST", sync, role="operator")
+    app.route("/ui/playlists", "GET", playlists_page, role="read")
+    app.route("/ui/playlists/mine", "GET", mine_page, role="read")
+    app.route("/ui/playlists", "POST", follow_page, role="operator")
+    app.route("/ui/playlists/<playlist_id>", "POST", change_page, role="operator")
+    app.route("/ui/playlists/<playlist_id>/sync", "POST", sync_page, role="operator")
+    app.route("/ui/playlists/<playlist_id>/unfollow", "POST", unfollow_page, role="operator")

@@ -4,6 +4,12 @@ The browser goes to the URL from `POST /api/v1/spotify/authorize`, Spotify sends
 `/auth/spotify/callback` (the redirect URI registered with the Spotify app), and the callback
 stores the tokens. The callback cannot carry an API key; the single-use `state` it returns is
 what authenticates it.
+
+The Spotify page (the UI section at the end): `GET /ui/spotify` shows the connection, the
+redirect URI to register with the Spotify app and when the authorisation expires;
+`POST /ui/spotify/connect` starts the flow and links to Spotify (a link, not a redirect: the
+Content-Security-Policy's `form-action 'self'` forbids a form from ending at another site);
+`POST /ui/spotify/disconnect` forgets the tokens.
 """
 
 from __future__ import annotations
@@ -15,7 +21,7 @@ from bottle import request
 
 from .config import Url
 from .errors import BadInput
-from .web_base import json_body, render, render_error
+from .web_base import action, json_body, render, render_error
 
 if TYPE_CHECKING:
     from .context import Context
@@ -59,7 +65,39 @@ def register(app: bottle.Bottle, ctx: Context) -> None:
         spotify.disconnect()
         return {"authorization": None}
 
+    # --- pages (the web UI) ------------------------------------------------------------------
+
+    def redirect_uri() -> str:
+        return (
+            spotify.redirect_uri or request.urlparts.scheme + "://" + request.urlparts.netloc + CALLBACK_PATH
+        )
+
+    def spotify_page(authorize: str | None = None) -> str:
+        _, checks = ctx.health.report()
+        return render(
+            "spotify",
+            title="Spotify",
+            section="spotify",
+            state=status(),
+            check=checks.get("spotify"),
+            redirect_uri=redirect_uri(),
+            authorize=authorize,
+        )
+
+    def connect_page() -> str:
+        return spotify_page(authorize=spotify.authorize_url(redirect_uri()))
+
+    def disconnect_page() -> Any:
+        def act() -> str:
+            spotify.disconnect()
+            return "Disconnected from Spotify; playlists stop syncing until you connect again."
+
+        return action("/ui/spotify", act)
+
     app.route("/api/v1/spotify", "GET", status, role="read")
     app.route("/api/v1/spotify/authorize", "POST", authorize, role="admin")
     app.route("/api/v1/spotify/authorization", "DELETE", disconnect, role="admin")
     app.route(CALLBACK_PATH, "GET", callback)
+    app.route("/ui/spotify", "GET", spotify_page, role="read")
+    app.route("/ui/spotify/connect", "POST", connect_page, role="admin")
+    app.route("/ui/spotify/disconnect", "POST", disconnect_page, role="admin")

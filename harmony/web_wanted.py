@@ -10,6 +10,14 @@ POST   /api/v1/wanted/{id}/skip       -> skipped
 POST   /api/v1/wanted/{id}/unskip     skipped -> wanted
 GET    /api/v1/search/spotify         ?q=&type=track|album|artist&page=
 GET    /api/v1/events                 ?item=&artist=&playlist=&release=&kind=
+
+The wanted pages (the UI section at the end):
+
+GET    /ui/wanted                     the same filters as the API, in the URL
+POST   /ui/wanted                     want a track or an album (form: spotify)
+GET    /ui/wanted/{id}                the item, its sources and its history
+POST   /ui/wanted/{id}                set its priority
+POST   /ui/wanted/{id}/{action}       retry, skip or unskip
 """
 
 from __future__ import annotations
@@ -19,14 +27,43 @@ from typing import TYPE_CHECKING, Any
 import bottle
 from bottle import HTTPResponse
 
-from . import events, wanted
+from . import events, playlists, wanted, watchlist
 from .errors import BadInput
-from .web_base import choice_param, int_param, json_body, page_params, paged, path_id, str_param
+from .web_base import (
+    action as form_action,
+)
+from .web_base import (
+    choice_param,
+    encode_cursor,
+    event_rows,
+    form_int,
+    form_text,
+    int_param,
+    json_body,
+    page_params,
+    paged,
+    path_id,
+    render,
+    str_param,
+)
 
 if TYPE_CHECKING:
     from .context import Context
 
 SEARCH_KINDS = ("track", "album", "artist")
+ACTIONS = ("retry", "skip", "unskip")
+
+
+def offered(state: str) -> list[str]:
+    """The operator actions the pages offer an item in `state` (the domain checks them again)."""
+    out = []
+    if state in ("failed", "not_found", "paused"):
+        out.append("retry")
+    if "skipped" in wanted.TRANSITIONS[state]:
+        out.append("skip")
+    if state == "skipped":
+        out.append("unskip")
+    return out
 
 
 def _states() -> list[str] | None:
@@ -125,6 +162,86 @@ def register(app: bottle.Bottle, ctx: Context) -> None:
         )
         return paged(rows, limit, lambda event: (event.id,))
 
+    # --- pages (the web UI) ------------------------------------------------------------------
+
+    def wanted_page() -> str:
+        sort = choice_param("sort", wanted.SORTS) or "priority"
+        limit, after = page_params(wanted.CURSOR_SHAPES[sort])
+        chosen = filters()
+        rows = wanted.list_items(db, after=after, limit=limit + 1, sort=sort, **chosen)
+        more = len(rows) > limit
+        rows = rows[:limit]
+        params = {
+            "state": ",".join(chosen["state"]) if chosen["state"] else None,
+            "source": chosen["source_kind"],
+            "artist": chosen["artist_id"],
+            "playlist": chosen["playlist_id"],
+            "release": chosen["release_id"],
+            "q": chosen["q"],
+            "sort": sort if sort != "priority" else None,
+            "limit": limit if limit != 50 else None,
+        }
+        return render(
+            "wanted",
+            fragments={"wanted-table": "_wanted_table"},
+            title="Wanted",
+            section="wanted",
+            items=rows,
+            total=wanted.count_items(db, **chosen),
+            chosen=chosen,
+            params=params,
+            states=wanted.STATES,
+            sources=wanted.SOURCE_KINDS,
+            sort=sort,
+            sorts=wanted.SORTS,
+            offered=offered,
+            next_cursor=encode_cursor(wanted.cursor_key(rows[-1], sort)) if more and rows else None,
+            paged=after is not None,
+        )
+
+    def want_page() -> Any:
+        def act() -> str:
+            results = requests.want(form_text("spotify", 300, required=True) or "")
+            new = sum(1 for _, outcome in results if outcome == "created")
+            return f"{len(results)} track(s): {new} newly wanted, the others already known or owned."
+
+        return form_action("/ui/wanted", act)
+
+    def item_page(item_id: str) -> str:
+        item = wanted.get(db, path_id(item_id, "item_id"))
+        history = events.list_events(db, item_id=item.id, limit=200)
+        artists = watchlist.artist_names(db, [s["artist_id"] for s in item.sources if s["artist_id"]])
+        lists = playlists.names(db, [s["playlist_id"] for s in item.sources if s["playlist_id"]])
+        return render(
+            "wanted_item",
+            fragments={"wanted-live": "_wanted_item_live"},
+            title=item.title,
+            section="wanted",
+            item=item,
+            history=event_rows(db, history),
+            artist_names=artists,
+            playlist_names=lists,
+            offered=offered,
+        )
+
+    def item_priority(item_id: str) -> Any:
+        def act() -> str:
+            item = wanted.set_priority(
+                db, path_id(item_id, "item_id"), form_int("priority", -1000, 1000) or 0
+            )
+            return f"{item.title} now has priority {item.priority}."
+
+        return form_action(f"/ui/wanted/{item_id}", act)
+
+    def item_action(item_id: str, verb: str) -> Any:
+        def act() -> str:
+            if verb not in ACTIONS:
+                raise BadInput(f"action must be one of {', '.join(ACTIONS)}", action=verb[:20])
+            item = getattr(wanted, verb)(db, path_id(item_id, "item_id"))
+            return f"{item.title}: {item.state.replace('_', ' ')} ({item.reason})."
+
+        return form_action(f"/ui/wanted/{item_id}", act)
+
     app.route("/api/v1/wanted", "GET", list_wanted, role="read")
     app.route("/api/v1/wanted", "POST", want, role="operator")
     app.route("/api/v1/wanted/<item_id>", "GET", show, role="read")
@@ -135,3 +252,8 @@ def register(app: bottle.Bottle, ctx: Context) -> None:
     app.route("/api/v1/wanted/<item_id>/unskip", "POST", action("unskip"), role="operator")
     app.route("/api/v1/search/spotify", "GET", search, role="read")
     app.route("/api/v1/events", "GET", list_events, role="read")
+    app.route("/ui/wanted", "GET", wanted_page, role="read")
+    app.route("/ui/wanted", "POST", want_page, role="operator")
+    app.route("/ui/wanted/<item_id>", "GET", item_page, role="read")
+    app.route("/ui/wanted/<item_id>", "POST", item_priority, role="operator")
+    app.route("/ui/wanted/<item_id>/<verb>", "POST", item_action, role="operator")

@@ -11,6 +11,15 @@
     GET    /api/v1/releases/{id}             with its tracks and their wanted state
 
 `spotify` is an artist's id, `spotify:artist:` URI or open.spotify.com link.
+
+The watchlist pages (the UI section at the end):
+
+    GET  /ui/watchlist                 ?q= (Spotify artist search) &paused=&failing=&sort=&cursor=
+    POST /ui/watchlist                 watch an artist (form: spotify, priority)
+    GET  /ui/artists/{id}              the artist, its releases and each track's state
+    POST /ui/artists/{id}              pause/resume, priority, release groups and since
+    POST /ui/artists/{id}/scan         scan now
+    POST /ui/artists/{id}/unwatch      stop watching
 """
 
 from __future__ import annotations
@@ -21,9 +30,24 @@ import bottle
 from bottle import HTTPResponse
 
 from . import events
-from .errors import BadInput
+from .errors import BadInput, HarmonyError
 from .watchlist import GROUPS, SORTS, parse_groups, parse_since
-from .web_base import bool_param, choice_param, int_param, json_body, page_params, paged, path_id, str_param
+from .web_base import (
+    action,
+    bool_param,
+    choice_param,
+    encode_cursor,
+    form_int,
+    form_list,
+    form_text,
+    int_param,
+    json_body,
+    page_params,
+    paged,
+    path_id,
+    render,
+    str_param,
+)
 
 if TYPE_CHECKING:
     from .context import Context
@@ -104,6 +128,127 @@ def register(app: bottle.Bottle, ctx: Context) -> None:
         release, items = watcher.release(path_id(release_id, "release_id"))
         return {**release.to_dict(), "tracks": [item.to_dict() for item in items]}
 
+    # --- pages (the web UI) ------------------------------------------------------------------
+
+    def watchlist_page() -> str:
+        sort = choice_param("sort", SORTS) or "name"
+        limit, after = page_params((str, int) if sort == "name" else (float, int))
+        paused, failing = bool_param("paused"), bool_param("failing")
+        rows = watcher.list_artists(after=after, limit=limit + 1, paused=paused, failing=failing, sort=sort)
+        more = len(rows) > limit
+        rows = rows[:limit]
+        key = (lambda a: (a.name, a.id)) if sort == "name" else (lambda a: (a.next_scan_at, a.id))
+        query = str_param("q", 200)
+        results, search_error = None, None
+        if query:
+            try:
+                results = ctx.requests.search(query, "artist", 0)["items"]
+            except HarmonyError as exc:
+                search_error = exc.message
+        params = {
+            "sort": sort if sort != "name" else None,
+            "paused": None if paused is None else str(paused).lower(),
+            "failing": None if failing is None else str(failing).lower(),
+            "q": query,
+        }
+        return render(
+            "watchlist",
+            fragments={f"artist-{a.id}": "_watchlist_row" for a in rows},
+            title="Watchlist",
+            section="watchlist",
+            artists=rows,
+            artist=rows[0] if rows else None,
+            counts=watcher.counts(),
+            params=params,
+            sort=sort,
+            sorts=SORTS,
+            query=query,
+            results=results,
+            search_error=search_error,
+            next_cursor=encode_cursor(key(rows[-1])) if more and rows else None,
+            paged=after is not None,
+        )
+
+    def watch() -> Any:
+        def act() -> str:
+            ref = form_text("spotify", 300, required=True)
+            priority = form_int("priority", -1000, 1000, required=False) or 0
+            since = form_text("since", 10)
+            artist = watcher.add(ref or "", priority=priority, since=parse_since(since) if since else None)
+            return f"Watching {artist.name}; its first scan is queued."
+
+        return action("/ui/watchlist", act)
+
+    def artist_page(artist_id: str) -> str:
+        artist = watcher.get(path_id(artist_id, "artist_id"))
+        limit, after = page_params((str, int))
+        limit = min(limit, 50)
+        releases = watcher.releases(artist_id=artist.id, after=after, limit=limit + 1)
+        more = len(releases) > limit
+        releases = releases[:limit]
+        tracks = {release.id: watcher.release(release.id)[1] for release in releases}
+        scans = events.list_events(ctx.db, artist_id=artist.id, kind="artist.scan", limit=1)
+        return render(
+            "watchlist_artist",
+            title=artist.name,
+            section="watchlist",
+            artist=artist,
+            releases=releases,
+            tracks=tracks,
+            groups=GROUPS,
+            last_scan=scans[0] if scans else None,
+            params={},
+            next_cursor=encode_cursor((releases[-1].release_date, releases[-1].id))
+            if more and releases
+            else None,
+            paged=after is not None,
+        )
+
+    def change_artist(artist_id: str) -> Any:
+        def act() -> str:
+            number = path_id(artist_id, "artist_id")
+            changes: dict[str, Any] = {}
+            paused = form_text("paused", 5)
+            if paused is not None:
+                if paused not in ("true", "false"):
+                    raise BadInput("paused must be true or false", field="paused")
+                changes["paused"] = paused == "true"
+            priority = form_int("priority", -1000, 1000, required=False)
+            if priority is not None:
+                changes["priority"] = priority
+            if form_text("filters", 1):
+                changes["release_groups"] = form_list("release_groups", 10, 20)
+                since = form_text("since", 10)
+                if since:
+                    changes["since"] = since
+            if not changes:
+                raise BadInput("nothing to change")
+            artist = watcher.update(number, changes)
+            if "paused" in changes:
+                return f"{'Paused' if artist.paused else 'Resumed'} {artist.name}."
+            if "priority" in changes and len(changes) == 1:
+                return f"{artist.name} now has priority {artist.priority}."
+            return f"Saved {artist.name}."
+
+        return action(f"/ui/artists/{artist_id}", act)
+
+    def scan_artist(artist_id: str) -> Any:
+        def act() -> str:
+            artist = watcher.get(path_id(artist_id, "artist_id"))
+            watcher.request_scan(artist.id)
+            return f"A scan of {artist.name} is queued."
+
+        return action(f"/ui/artists/{artist_id}", act)
+
+    def unwatch(artist_id: str) -> Any:
+        def act() -> str:
+            artist = watcher.get(path_id(artist_id, "artist_id"))
+            outcomes = watcher.delete(artist.id)
+            withdrawn = outcomes.get("withdrawn", 0)
+            return f"No longer watching {artist.name}; {withdrawn} item(s) no longer wanted."
+
+        return action("/ui/watchlist", act, back=False)
+
     app.route("/api/v1/artists", "GET", list_artists, role="read")
     app.route("/api/v1/artists", "POST", add, role="operator")
     app.route("/api/v1/artists/import-followed", "POST", import_followed, role="operator")
@@ -113,3 +258,9 @@ def register(app: bottle.Bottle, ctx: Context) -> None:
     app.route("/api/v1/artists/<artist_id>/scan", "POST", scan, role="operator")
     app.route("/api/v1/releases", "GET", list_releases, role="read")
     app.route("/api/v1/releases/<release_id>", "GET", show_release, role="read")
+    app.route("/ui/watchlist", "GET", watchlist_page, role="read")
+    app.route("/ui/watchlist", "POST", watch, role="operator")
+    app.route("/ui/artists/<artist_id>", "GET", artist_page, role="read")
+    app.route("/ui/artists/<artist_id>", "POST", change_artist, role="operator")
+    app.route("/ui/artists/<artist_id>/scan", "POST", scan_artist, role="operator")
+    app.route("/ui/artists/<artist_id>/unwatch", "POST", unwatch, role="operator")

@@ -2,4 +2,4 @@
 <h1>{{status}}</h1>
 <p>{{message}}</p>
 <p class="muted">code: {{code}}</p>
-<p><a href="/ui/">Back to the status page</a></p>
+<p><a href="/ui/">Back to the dashboard</a></p>

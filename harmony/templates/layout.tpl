@@ -6,13 +6,43 @@
 % if get('refresh'):
 <meta http-equiv="refresh" content="{{refresh}}">
 % end
+<meta name="csrf-token" content="{{csrf}}">
+<meta name="htmx-config" content='{"includeIndicatorStyles":false,"allowEval":false,"allowScriptTags":false,"historyCacheSize":0,"refreshOnHistoryMiss":true,"responseHandling":[{"code":"204","swap":false},{"code":"[23]..","swap":true},{"code":"4..","swap":true},{"code":"5..","swap":true,"error":true}]}'>
 <title>{{title}} · Harmony</title>
 <link rel="stylesheet" href="/static/harmony.css">
+<script src="/static/htmx.min.js" defer></script>
+<script src="/static/htmx-ext-sse.min.js" defer></script>
+<script src="/static/harmony.js" defer></script>
 </head>
-<body>
-<header><a class="brand" href="/ui/">Harmony</a> <span class="version">{{version}}</span></header>
-<main>
+<body hx-boost="true">
+<a class="skip" href="#main">Skip to content</a>
+<header class="top">
+<a class="brand" href="/ui/">Harmony</a> <span class="version">{{version}}</span>
+% if user:
+<nav aria-label="Main">
+<ul>
+% for family, path, label, need in nav:
+<li><a href="{{path}}"{{!' aria-current="page"' if get('section') == family else ''}}>{{label}}</a></li>
+% end
+</ul>
+</nav>
+<form class="logout" method="post" action="/ui/logout" hx-boost="false">
+<input type="hidden" name="csrf_token" value="{{csrf}}">
+<span class="who">{{user['name']}} <span class="role">({{user['role']}})</span></span>
+% if session:
+<button type="submit" class="link">Log out</button>
+% end
+</form>
+% end
+</header>
+<main id="main" tabindex="-1">
+<div id="flash" role="status" aria-live="polite">
+% if flash:
+<p class="flash {{flash[0]}}">{{flash[1]}}</p>
+% end
+</div>
 {{!base}}
 </main>
+<footer class="bottom"><p>Harmony {{version}} · <a href="/ui/system">system</a></p></footer>
 </body>
 </html>
