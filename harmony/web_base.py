@@ -399,17 +399,20 @@ def render(template: str, *, fragments: Mapping[str, str] | None = None, **value
         bottle.response.set_header(name, value)
     values.setdefault("now", time.time())
     target = request.environ.get("HTTP_HX_TARGET")
-    if (
+    fragment = (
         fragments
         and target in fragments
         and request.environ.get("HTTP_HX_REQUEST") == "true"
         and request.environ.get("HTTP_HX_BOOSTED") != "true"
-    ):
+    )
+    if fragment:
+        assert fragments is not None and target is not None
         template = fragments[target]
     user = signed_in()
     session = request.environ.get("harmony.session")
     role = user["role"] if user else None
-    return str(
+    last_flash = [values.pop("flash", None) or _take_flash()]
+    html = str(
         bottle.template(
             template,
             template_lookup=[TEMPLATE_DIR],
@@ -425,10 +428,13 @@ def render(template: str, *, fragments: Mapping[str, str] | None = None, **value
             session=session,
             nav=[row for row in NAV if role and auth.role_allows(role, row[3])],
             here=here(),
-            flash=values.pop("flash", None) or _take_flash(),
+            flash=last_flash[0],
             **values,
         )
     )
+    if fragment:  # the message of the action that led here goes along (`hx-select-oob="#flash"`)
+        html += str(bottle.template("_flash", template_lookup=[TEMPLATE_DIR], flash=last_flash[0]))
+    return html
 
 
 def event_rows(db: Any, items: Sequence[events.Event]) -> list[dict[str, Any]]:

@@ -27,7 +27,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 import bottle
-from bottle import HTTPResponse
+from bottle import HTTPResponse, request
 
 from . import events
 from .errors import BadInput, HarmonyError
@@ -157,7 +157,8 @@ def register(app: bottle.Bottle, ctx: Context) -> None:
             title="Watchlist",
             section="watchlist",
             artists=rows,
-            artist=rows[0] if rows else None,
+            # an htmx request for one row (HX-Target `artist-<id>`) gets that row alone
+            artist=next((a for a in rows if f"artist-{a.id}" == request.environ.get("HTTP_HX_TARGET")), None),
             counts=watcher.counts(),
             params=params,
             sort=sort,

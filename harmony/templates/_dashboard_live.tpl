@@ -1,4 +1,4 @@
-<div id="live" hx-get="/ui/" hx-trigger="sse:item throttle:2s, sse:artist throttle:2s, sse:playlist throttle:2s" hx-target="this" hx-select="#live" hx-swap="outerHTML">
+<div id="live" hx-get="/ui/" hx-trigger="sse:item throttle:2s, sse:artist throttle:2s, sse:playlist throttle:2s" hx-target="this" hx-select="#live" hx-swap="outerHTML" hx-disinherit="*">
 <div class="cards">
 % for name, check in upstreams:
 <section class="card" aria-labelledby="health-{{name}}">

@@ -1,4 +1,4 @@
-<div id="wanted-live" hx-get="/ui/wanted/{{item.id}}" hx-trigger="sse:item throttle:2s" hx-target="this" hx-select="#wanted-live" hx-swap="outerHTML">
+<div id="wanted-live" hx-get="/ui/wanted/{{item.id}}" hx-trigger="sse:item throttle:2s" hx-target="this" hx-select="#wanted-live" hx-swap="outerHTML" hx-disinherit="*">
 <h1>{{item.title}} {{!badge(item.state)}}</h1>
 <dl class="facts">
 <dt>Artists</dt><dd>{{', '.join(item.artists)}}</dd>

@@ -1,4 +1,4 @@
-<div id="wanted-table" hx-get="{{here}}" hx-trigger="sse:item throttle:2s" hx-target="this" hx-select="#wanted-table" hx-swap="outerHTML">
+<div id="wanted-table" hx-get="{{here}}" hx-trigger="sse:item throttle:2s" hx-target="this" hx-select="#wanted-table" hx-swap="outerHTML" hx-disinherit="*">
 <p class="muted">{{total}} item(s) match.</p>
 % if items:
 <div class="scroll">
@@ -16,7 +16,7 @@
 <td data-label="actions">
 % if can('operator'):
 % for verb in offered(item.state):
-<form class="inline" method="post" action="/ui/wanted/{{item.id}}/{{verb}}" hx-post="/ui/wanted/{{item.id}}/{{verb}}" hx-target="#wanted-table" hx-select="#wanted-table" hx-select-oob="#flash" hx-swap="outerHTML">
+<form class="inline" method="post" action="/ui/wanted/{{item.id}}/{{verb}}" hx-post="/ui/wanted/{{item.id}}/{{verb}}" hx-target="#wanted-table" hx-select="#wanted-table" hx-select-oob="#flash" hx-swap="outerHTML" hx-disinherit="*">
 % include('_back')
 <button type="submit" aria-label="{{verb.capitalize()}} {{item.title}}">{{verb.capitalize()}}</button>
 </form>

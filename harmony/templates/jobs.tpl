@@ -124,7 +124,7 @@
 % if can('operator'):
 <form class="inline" method="post" action="/ui/tasks/{{task['name']}}/run">
 % include('_back')
-<button type="submit" aria-label="Run {{task['name']}} now">Run now</button>
+<button type="submit" aria-label="Run now: {{task['name']}}">Run now</button>
 </form>
 % end
 </td>

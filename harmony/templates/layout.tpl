@@ -9,6 +9,7 @@
 <meta name="csrf-token" content="{{csrf}}">
 <meta name="htmx-config" content='{"includeIndicatorStyles":false,"allowEval":false,"allowScriptTags":false,"historyCacheSize":0,"refreshOnHistoryMiss":true,"responseHandling":[{"code":"204","swap":false},{"code":"[23]..","swap":true},{"code":"4..","swap":true},{"code":"5..","swap":true,"error":true}]}'>
 <title>{{title}} · Harmony</title>
+<link rel="icon" href="/static/favicon.svg" type="image/svg+xml">
 <link rel="stylesheet" href="/static/harmony.css">
 <script src="/static/htmx.min.js" defer></script>
 <script src="/static/htmx-ext-sse.min.js" defer></script>
@@ -36,11 +37,7 @@
 % end
 </header>
 <main id="main" tabindex="-1">
-<div id="flash" role="status" aria-live="polite">
-% if flash:
-<p class="flash {{flash[0]}}">{{flash[1]}}</p>
-% end
-</div>
+% include('_flash')
 {{!base}}
 </main>
 <footer class="bottom"><p>Harmony {{version}} · <a href="/ui/system">system</a></p></footer>
