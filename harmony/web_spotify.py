@@ -20,8 +20,8 @@ import bottle
 from bottle import request
 
 from .config import Url
-from .errors import BadInput
-from .web_base import action, json_body, render, render_error
+from .errors import BadInput, HarmonyError
+from .web_base import action, json_body, render, render_error, see_other
 
 if TYPE_CHECKING:
     from .context import Context
@@ -84,8 +84,12 @@ def register(app: bottle.Bottle, ctx: Context) -> None:
             authorize=authorize,
         )
 
-    def connect_page() -> str:
-        return spotify_page(authorize=spotify.authorize_url(redirect_uri()))
+    def connect_page() -> Any:
+        try:
+            authorize = spotify.authorize_url(redirect_uri())
+        except HarmonyError as exc:  # not configured: say so on the page
+            return see_other("/ui/spotify", exc.message, error=True)
+        return spotify_page(authorize=authorize)
 
     def disconnect_page() -> Any:
         def act() -> str:

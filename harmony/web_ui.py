@@ -19,7 +19,7 @@ import bottle
 from bottle import HTTPResponse, request
 
 from . import auth, events, wanted
-from .errors import BadInput, TooManyRequests, Unauthorized
+from .errors import BadInput, Forbidden, TooManyRequests, Unauthorized
 from .web_base import (
     LOGIN_PATH,
     SESSION_COOKIE,
@@ -96,6 +96,10 @@ def register(app: bottle.Bottle, ctx: Context) -> None:
         return render("login", title="Log in", next=local_path(request.query.get("next"), "/ui/"))
 
     def login() -> Any:
+        # A login form posted from another site would sign this browser in with someone else's
+        # key; browsers say where a form came from.
+        if request.environ.get("HTTP_SEC_FETCH_SITE") == "cross-site":
+            raise Forbidden("a login must come from Harmony's own login page", reason="cross_site")
         address = request.environ.get("REMOTE_ADDR") or "-"
         wait = ctx.auth_throttle.blocked(address)
         if wait:
@@ -134,7 +138,7 @@ def register(app: bottle.Bottle, ctx: Context) -> None:
     def end_all_sessions() -> HTTPResponse:
         count = auth.close_all_sessions(db)
         clear_session_cookie()
-        return see_other(LOGIN_PATH, f"Ended {count} session(s); everyone logs in again.")
+        return see_other(LOGIN_PATH, f"Ended {count} session(s); everyone logs in again.", back=False)
 
     # --- pages -------------------------------------------------------------------------------
 
