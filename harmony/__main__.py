@@ -62,6 +62,10 @@ def _parser() -> argparse.ArgumentParser:
     revoke.add_argument("id", type=_key_id)
     for p in keys.choices.values():
         config.add_flags(p)
+    command(
+        "rank",
+        "Rank slskd search responses for a wanted track, as the service does: JSON on stdin, JSON out.",
+    )
     cfg = sub.add_parser("config", help="Print a sample configuration file or its reference.")
     cfg.add_argument("what", choices=("sample", "docs"))
     sub.add_parser("version", help="Print the version.")
@@ -119,6 +123,22 @@ def main(argv: Sequence[str] | None = None, out: TextIO | None = None) -> int:
         reason = next((text for kind, text in _DATABASE_ERRORS if isinstance(exc, kind)), None)
         print(f"harmony: error: {reason or f'database error: {exc}'}", file=sys.stderr)
         return 1
+
+
+def _rank(cfg: config.Config, args: argparse.Namespace, out: TextIO) -> int:
+    """Read `{"wanted", "preferences"?, "responses"}` from stdin and print the ranking: the same
+    code the service runs, with the configured preferences as defaults (see docs/operations.md)."""
+    import json
+
+    from . import ranking, search
+
+    try:
+        document = json.loads(sys.stdin.read())
+        result = ranking.rank_json(document, search.preferences(cfg))
+    except (ValueError, RecursionError) as exc:
+        raise BadInput(f"rank: {exc}") from None
+    print(json.dumps(result, indent=2, ensure_ascii=False), file=out)
+    return 0
 
 
 def _check(cfg: config.Config, args: argparse.Namespace, out: TextIO) -> int:
@@ -200,7 +220,8 @@ def _serve(cfg: config.Config, args: argparse.Namespace, out: TextIO) -> int:
 # demo starts (the fakes' clock starts just before midnight, the day before its release date).
 DEMO_ARTISTS = (("Sigrún Hólm", None), ("Aurora Vale", "2019-01-01"), ("Mørkeskog", "2020-01-01"))
 DEMO_PLAYLIST = "Morning Rotation"
-DEMO_OPTIONS = {"watchlist.interval": "2m", "playlists.interval": "5m"}
+# The demo scans often and its searches end sooner, so a newcomer sees the pipeline move.
+DEMO_OPTIONS = {"watchlist.interval": "2m", "playlists.interval": "5m", "search.timeout": "5s"}
 
 
 def _demo_clock() -> Any:
@@ -311,6 +332,12 @@ def create_server(ctx: Context) -> Any:
             connection_limit=cfg["server.connection_limit"],
             max_request_body_size=MAX_BODY + 64 * 1024,
             asyncore_use_poll=True,
+            # Event streams: send each write at once (waitress otherwise holds back writes
+            # under 18 KB while the response runs), and read ahead while a response streams,
+            # so a client that closes its stream is noticed (`waitress.client_disconnected`)
+            # and its thread freed.
+            send_bytes=1,
+            channel_request_lookahead=1,
         )
     except ValueError:
         raise ConfigError(f"option server.host: cannot listen on {host!r}: not a known address") from None
@@ -357,7 +384,7 @@ def run_server(ctx: Context, out: TextIO) -> int:
     context."""
     server = create_server(ctx)
     url = f"http://{server.effective_host}:{server.effective_port}"
-    stopping = threading.Event()
+    stopping = ctx.stopping  # the context's own: open event streams end on it too
     _install_signals(stopping)
     ctx.start_background()
     try:
@@ -376,6 +403,7 @@ COMMANDS: dict[str, Callable[[config.Config, argparse.Namespace, TextIO], int]] 
     "demo": _demo,
     "migrate": _migrate,
     "check": _check,
+    "rank": _rank,
     "backup": _backup,
     "apikey": _apikey,
 }

@@ -22,7 +22,7 @@ import os
 import re
 import time
 import tomllib
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit, urlunsplit
@@ -218,6 +218,37 @@ class Choice:
         return value
 
 
+class Words:
+    """A comma-separated list, each entry checked by `item` (which raises ValueError or returns
+    the entry normalised): `flac, mp3` or a TOML array."""
+
+    kind = "list"
+
+    def __init__(self, item: Callable[[str], str], *, allow_empty: bool = False) -> None:
+        self.item, self.allow_empty = item, allow_empty
+
+    def __call__(self, raw: object) -> tuple[str, ...]:
+        if isinstance(raw, str):
+            parts = [part.strip() for part in raw.split(",")]
+        elif isinstance(raw, list | tuple) and all(isinstance(part, str) for part in raw):
+            parts = [str(part).strip() for part in raw]
+        else:
+            raise ValueError("expected a comma-separated list")
+        parts = [part for part in parts if part]
+        if not parts and not self.allow_empty:
+            raise ValueError("must not be empty")
+        out = []
+        for part in parts:
+            try:
+                out.append(self.item(part))
+            except ValueError as exc:
+                raise ValueError(f"{part!r}: {exc}") from None
+        return tuple(out)
+
+    def render(self, value: tuple[str, ...]) -> str:
+        return ", ".join(value)
+
+
 class Url:
     """An http(s) URL with a host; a trailing slash is dropped. Empty means "not set"."""
 
@@ -255,6 +286,21 @@ def _finite(raw: int | float) -> float:
     return value
 
 
+def audio_format(text: str) -> str:
+    """A file format as a file name ends: `flac`, `mp3`, `m4a`, `ogg`, `opus`, ..."""
+    value = text.strip().lower().lstrip(".")
+    if not re.fullmatch(r"[a-z0-9]{2,5}", value):
+        raise ValueError("expected a file extension such as flac or mp3")
+    return value
+
+
+def quality_rung(text: str) -> str:
+    """A rung of the quality ladder: `flac 24`, `flac 24/96`, `flac`, `mp3 320`, `mp3 v0`."""
+    from .ranking import Rung  # the ranking owns what a rung means; imported here only to check one
+
+    return str(Rung.parse(text))
+
+
 def _check_range(value: float, minimum: float | None, maximum: float | None) -> None:
     if minimum is not None and value < minimum:
         raise ValueError(f"must be at least {minimum:g}")
@@ -262,7 +308,7 @@ def _check_range(value: float, minimum: float | None, maximum: float | None) -> 
         raise ValueError(f"must be at most {maximum:g}")
 
 
-Converter = String | Integer | Number | Boolean | Duration | Size | Choice | Url
+Converter = String | Integer | Number | Boolean | Duration | Size | Choice | Words | Url
 
 
 @dataclass(frozen=True)
@@ -332,6 +378,28 @@ OPTIONS: list[Option] = [
         Integer(1, 100000),
         "Failed authentications a client address may make per minute before it gets 429.",
     ),
+    Option(
+        "auth",
+        "session_idle",
+        86400.0,
+        Duration(300, 90 * 86400),
+        "A web UI session not used for this long ends (log in again with an API key).",
+    ),
+    Option(
+        "auth",
+        "session_lifetime",
+        30 * 86400.0,
+        Duration(300, 365 * 86400),
+        "A web UI session ends this long after its login, however much it is used.",
+    ),
+    Option(
+        "auth",
+        "streams_per_client",
+        4,
+        Integer(1, 64),
+        "Event streams one session or API key may hold open at once; more get 429. "
+        "Streams in all never hold more than half of server.threads.",
+    ),
     Option("spotify", "client_id", "", String(), "Spotify app client id; empty disables Spotify."),
     Option("spotify", "client_secret", "", String(), "Spotify app client secret.", secret=True),
     Option("spotify", "redirect_uri", "", Url(), "OAuth redirect URI registered with the Spotify app."),
@@ -394,6 +462,131 @@ OPTIONS: list[Option] = [
         "How long Spotify work stops after a quota refusal (429 QUOTA_EXCEEDED).",
     ),
     Option("health", "probe_interval", 30.0, Duration(1, 3600), "How often upstream probes run for /ready."),
+    Option(
+        "search",
+        "budget",
+        34,
+        Integer(1, 1000),
+        "Soulseek searches allowed per search.window, across everything (more gets accounts banned).",
+        live=True,
+    ),
+    Option(
+        "search", "window", 220.0, Duration(10, 86400), "The window the search budget counts over.", live=True
+    ),
+    Option(
+        "search",
+        "timeout",
+        15.0,
+        Duration(5, 300),
+        "How long slskd waits after the last response before a search ends (its searchTimeout).",
+        live=True,
+    ),
+    Option(
+        "search",
+        "formats",
+        ("flac", "mp3"),
+        Words(audio_format),
+        "Formats accepted, in order of preference (from the file name, not what the peer claims).",
+        live=True,
+    ),
+    Option(
+        "search",
+        "ladder",
+        ("flac 24", "flac 16", "mp3 320", "mp3 v0"),
+        Words(quality_rung),
+        "The quality ladder, best first; a file meets the first rung it can.",
+        live=True,
+    ),
+    Option(
+        "search", "min_bitrate", 128, Integer(0, 10000), "Lowest bitrate (kbps) of a lossy file.", live=True
+    ),
+    Option(
+        "search",
+        "duration_tolerance",
+        5.0,
+        Duration(0, 120),
+        "How far a file's length may be from the track's.",
+        live=True,
+    ),
+    Option(
+        "search",
+        "identity_threshold",
+        0.75,
+        Number(0.3, 1.0),
+        "Lowest identity score (title, artist, album, length evidence) a file needs.",
+        live=True,
+    ),
+    Option(
+        "search",
+        "check_size",
+        True,
+        Boolean(),
+        "Refuse files whose size does not fit their format and bitrate (fake lossless, truncated files).",
+        live=True,
+    ),
+    Option(
+        "search",
+        "album_min_tracks",
+        3,
+        Integer(2, 100),
+        "Search for the whole album when this many wanted tracks share a release.",
+        live=True,
+    ),
+    Option(
+        "transfers",
+        "poll_interval",
+        5.0,
+        Duration(1, 300),
+        "How often slskd's transfer list is read (one request, however many transfers).",
+    ),
+    Option(
+        "transfers",
+        "requested_timeout",
+        60.0,
+        Duration(5, 3600),
+        "A transfer the peer never queued is given up after this long.",
+        live=True,
+    ),
+    Option(
+        "transfers",
+        "stall_timeout",
+        120.0,
+        Duration(10, 3600),
+        "A transfer in progress that makes no progress for this long is given up.",
+        live=True,
+    ),
+    Option(
+        "transfers",
+        "queue_timeout",
+        900.0,
+        Duration(60, 86400),
+        "A transfer queued at the peer whose place does not improve for this long is given up.",
+        live=True,
+    ),
+    Option(
+        "transfers",
+        "item_ceiling",
+        7200.0,
+        Duration(300, 7 * 86400),
+        "Longest time one file may take from enqueue to done, whatever its progress.",
+        live=True,
+    ),
+    Option(
+        "transfers",
+        "user_cooldown",
+        3600.0,
+        Duration(60, 7 * 86400),
+        "How long a peer that failed or refused is avoided (doubling with each failure).",
+        live=True,
+    ),
+    Option(
+        "transfers",
+        "max_bad_peers",
+        3,
+        Integer(1, 20),
+        "After this many peers' files failed verification, an item waits for the operator.",
+        live=True,
+    ),
     Option("jobs", "workers", 2, Integer(1, 16), "Job worker threads."),
     Option("jobs", "lease", 60.0, Duration(1, 3600), "How long a leased job is hidden before it expires."),
     Option("jobs", "max_attempts", 5, Integer(1, 100), "Attempts before a job is dead-lettered."),
@@ -694,6 +887,8 @@ def from_args(args: argparse.Namespace, env: Mapping[str, str] | None = None) ->
 
 
 def toml_literal(option: Option, value: Any) -> str:
+    if isinstance(option.convert, Words):
+        return "[" + ", ".join(toml_string(part) for part in value) + "]"
     if isinstance(value, bool):
         return "true" if value else "false"
     if isinstance(value, int | float) and not isinstance(option.convert, Duration | Size):

@@ -19,13 +19,14 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
+import threading
 import time
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from . import config as options
-from . import library, playlists, wanted, watchlist
+from . import library, playlists, search, transfers, wanted, watchlist
 from .auth import Throttle
 from .config import Config
 from .db import Database
@@ -40,6 +41,8 @@ from .upstream import Upstream
 
 log = logging.getLogger(__name__)
 
+# The importer's job: a finished download, named after its transfer.
+IMPORT_JOB = "import"
 # Housekeeping: finished jobs are kept this long for the activity history.
 DONE_JOB_RETENTION = 7 * 86400.0
 DATA_DIR_MODE = 0o700
@@ -72,9 +75,14 @@ class Context:
     watcher: watchlist.Watcher
     playlists: playlists.Playlists
     requests: watchlist.Requests
+    searcher: search.Searcher
+    transfers: transfers.Transfers
     started_at: float = field(default_factory=time.time)
     background: list[Background] = field(default_factory=list)
     running: bool = False
+    # Set when the server starts to stop: open event streams end at once, so the drain of
+    # in-flight requests is not held up by them.
+    stopping: threading.Event = field(default_factory=threading.Event)
     close: Callable[[], None] = lambda: None
 
     def live(self) -> Config:
@@ -89,6 +97,7 @@ class Context:
     def stop_background(self) -> None:
         """Stop in reverse order, sharing `server.shutdown_timeout` between the parts."""
         self.running = False
+        self.stopping.set()
         deadline = time.monotonic() + self.config["server.shutdown_timeout"]
         for part in reversed(self.background):
             part.stop(max(0.1, deadline - time.monotonic()))
@@ -180,6 +189,15 @@ def open_context(config: Config) -> Context:
         watcher = watchlist.Watcher(db, spotify, queue, metrics, live)
         followed = playlists.Playlists(db, spotify, queue, metrics, live)
         requests = watchlist.Requests(db, spotify)
+
+        def downloaded(conn: Any, download: transfers.Download) -> None:
+            """A finished file goes to import, as a job named after its transfer."""
+            queue.enqueue(IMPORT_JOB, {"transfer_id": download.id}, key=f"import:{download.id}", priority=20)
+
+        downloads = transfers.Transfers(
+            db, slskd, queue, metrics, live, pick=search.next_candidate, downloaded=downloaded
+        )
+        searcher = search.Searcher(db, slskd, queue, downloads, metrics, live)
         library_dir, downloads_dir = config.library_dir, config.downloads_dir
 
         # 1. Readiness checks: (name, check, probed). Probed checks touch the disk or an
@@ -202,6 +220,10 @@ def open_context(config: Config) -> Context:
             ("job_housekeeping", 3600.0, lambda: queue.delete_done(DONE_JOB_RETENTION), 60.0),
             ("watchlist_dispatch", 60.0, watcher.dispatch, 5.0),
             ("playlist_dispatch", 60.0, followed.dispatch, 5.0),
+            ("search_dispatch", 5.0, searcher.dispatch, 5.0),
+            ("search_poll", 2.0, searcher.poll, 2.0),
+            ("transfer_poll", config["transfers.poll_interval"], downloads.poll, 3.0),
+            ("search_budget_housekeeping", 3600.0, searcher.budget.prune, 120.0),
         ]
         for name, interval, fn, delay in tasks:
             wheel.add(name, interval, fn, initial_delay_s=delay)
@@ -214,6 +236,9 @@ def open_context(config: Config) -> Context:
             watchlist.JOB: watcher.scan,
             watchlist.EXPAND_JOB: watcher.expand,
             playlists.JOB: followed.sync,
+            search.JOB_START: searcher.start,
+            search.JOB_EVALUATE: searcher.evaluate,
+            transfers.JOB: downloads.start,
         }
         workers = WorkerPool(queue, handlers, threads=config["jobs.workers"], metrics=metrics)
 
@@ -233,6 +258,8 @@ def open_context(config: Config) -> Context:
             watcher=watcher,
             playlists=followed,
             requests=requests,
+            searcher=searcher,
+            transfers=downloads,
             background=[wheel, workers],
         )
 
@@ -265,6 +292,18 @@ def open_context(config: Config) -> Context:
                     for kind, states in wanted.counts_by_source(db).items()
                     for state, n in states.items()
                 },
+            ),
+            (
+                "harmony_search_budget_remaining",
+                "Searches the budget allows now.",
+                [],
+                lambda: {(): searcher.budget.status()["remaining"]},
+            ),
+            (
+                "harmony_transfers",
+                "Transfers under way by state.",
+                ["state"],
+                lambda: {(state,): n for state, n in downloads.counts().items()},
             ),
             (
                 "harmony_stale_playlists",

@@ -160,6 +160,57 @@ class Metrics:
             registry=self.registry,
         )
 
+        # Acquisition (search.py, transfers.py).
+        self.searches = Counter(
+            "harmony_searches",
+            "Soulseek searches by outcome (started, found, nothing) and query variant.",
+            ["outcome", "variant"],
+            registry=self.registry,
+        )
+        self.candidates_per_search = Histogram(
+            "harmony_candidates_per_search",
+            "Acceptable candidates a search found.",
+            buckets=(0, 1, 2, 3, 5, 10, 20, 50, 100),
+            registry=self.registry,
+        )
+        self.search_to_enqueue = Histogram(
+            "harmony_search_to_enqueue_seconds",
+            "Seconds from the search that found a file to the file being asked of its peer.",
+            buckets=(5, 10, 20, 30, 60, 120, 300, 600, 1800, 3600),
+            registry=self.registry,
+        )
+        self.transfers_started = Counter(
+            "harmony_transfers_started", "Files asked of peers through slskd.", registry=self.registry
+        )
+        self.transfers_finished = Counter(
+            "harmony_transfers_finished",
+            "Transfers ended, by outcome (succeeded, rejected, timed_out, stalled_*, cancelled, ...).",
+            ["outcome"],
+            registry=self.registry,
+        )
+        self.stalls = Counter(
+            "harmony_transfer_stalls",
+            "Transfers given up for not moving, by kind (never_queued, no_progress, queue, ceiling).",
+            ["kind"],
+            registry=self.registry,
+        )
+        self.fall_throughs = Counter(
+            "harmony_fall_throughs",
+            "Times an item went on to its next candidate after a transfer failed.",
+            registry=self.registry,
+        )
+        self.cooldowns = Counter(
+            "harmony_peer_cooldowns",
+            "Times a peer was put in a cooldown after a failure.",
+            registry=self.registry,
+        )
+        self.slskd_list_calls = Counter(
+            "harmony_slskd_list_calls",
+            "Reads of slskd's transfer list (one per poll, whatever the number of transfers), by outcome.",
+            ["outcome"],
+            registry=self.registry,
+        )
+
     def snapshot(
         self,
         name: str,

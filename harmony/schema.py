@@ -326,6 +326,107 @@ MIGRATIONS: list[Step] = [
         CREATE INDEX sessions_expiry ON sessions (expires_at);
         """,
     ),
+    (
+        "searches, candidates, transfers and peers",
+        """
+        -- Every Soulseek search Harmony started (harmony/search.py), kept for the item's timeline.
+        CREATE TABLE searches (
+            id INTEGER PRIMARY KEY,
+            item_id INTEGER REFERENCES wanted_items (id) ON DELETE CASCADE,
+            release_id INTEGER,                  -- album mode: the release searched for
+            mode TEXT NOT NULL CHECK (mode IN ('track', 'album')),
+            variant TEXT NOT NULL,               -- which query variant (primary, wildcard, ...)
+            query TEXT NOT NULL,
+            slskd_id TEXT NOT NULL UNIQUE,       -- the search's GUID on slskd
+            state TEXT NOT NULL CHECK (state IN ('running', 'complete', 'evaluated', 'failed')),
+            started_at REAL NOT NULL,
+            ended_at REAL,
+            responses INTEGER,
+            files INTEGER,
+            accepted INTEGER,                    -- candidates that passed every gate
+            error TEXT
+        );
+        CREATE INDEX searches_item ON searches (item_id, id);
+        CREATE INDEX searches_running ON searches (state) WHERE state IN ('running', 'complete');
+        -- One row per search created: the global budget counts these (kept a day).
+        CREATE TABLE search_spend (at REAL NOT NULL);
+        CREATE INDEX search_spend_at ON search_spend (at);
+
+        -- The files an item's last search found, ranked, with the reasons (harmony/search.py).
+        CREATE TABLE candidates (
+            id INTEGER PRIMARY KEY,
+            item_id INTEGER NOT NULL REFERENCES wanted_items (id) ON DELETE CASCADE,
+            search_id INTEGER REFERENCES searches (id) ON DELETE SET NULL,
+            username TEXT NOT NULL,
+            filename TEXT NOT NULL,              -- the full remote path, exactly as slskd gave it
+            size INTEGER NOT NULL,
+            file TEXT NOT NULL,                  -- JSON: the file's attributes as searched
+            peer TEXT NOT NULL,                  -- JSON: free slot, speed and queue when searched
+            accepted INTEGER NOT NULL,
+            rank INTEGER,
+            reasons TEXT NOT NULL,               -- JSON list of short texts
+            identity REAL NOT NULL DEFAULT 0,
+            quality TEXT NOT NULL DEFAULT '',
+            tried_at REAL,                       -- a transfer of it was started
+            created_at REAL NOT NULL
+        );
+        CREATE INDEX candidates_item ON candidates (item_id, accepted DESC, rank);
+
+        -- Files Harmony asked slskd for (harmony/transfers.py), tracked by slskd's transfer id.
+        CREATE TABLE transfers (
+            id INTEGER PRIMARY KEY,
+            item_id INTEGER REFERENCES wanted_items (id) ON DELETE SET NULL,
+            candidate_id INTEGER REFERENCES candidates (id) ON DELETE SET NULL,
+            username TEXT NOT NULL,
+            filename TEXT NOT NULL,
+            size INTEGER NOT NULL,
+            slskd_id TEXT,                       -- unknown only between the request and slskd's answer
+            state TEXT NOT NULL CHECK (state IN ('requested', 'queued', 'remote_queued', 'in_progress',
+                'retrying', 'succeeded', 'failed', 'cancelled', 'stalled', 'unknown')),
+            slskd_state TEXT,
+            bytes INTEGER NOT NULL DEFAULT 0,
+            percent REAL NOT NULL DEFAULT 0,
+            speed REAL NOT NULL DEFAULT 0,
+            place INTEGER,
+            attempts INTEGER NOT NULL DEFAULT 0,
+            requested_at REAL NOT NULL,
+            queued_at REAL,                      -- when the peer acknowledged it
+            progress_at REAL,                    -- the last time bytes moved
+            best_place INTEGER,                  -- the best place in the peer's queue seen
+            place_at REAL,                       -- when that place was first seen
+            seen_at REAL,                        -- the last poll that found it on slskd
+            finished_at REAL,
+            outcome TEXT,                        -- succeeded, rejected, failed, cancelled, stalled_*, ...
+            reason TEXT
+        );
+        CREATE UNIQUE INDEX transfers_slskd ON transfers (slskd_id) WHERE slskd_id IS NOT NULL;
+        CREATE INDEX transfers_active ON transfers (finished_at) WHERE finished_at IS NULL;
+        CREATE INDEX transfers_item ON transfers (item_id, id);
+
+        -- Soulseek users as Harmony knows them: blocked, cooling down after failures, history.
+        CREATE TABLE peers (
+            username TEXT PRIMARY KEY,
+            blocked INTEGER NOT NULL DEFAULT 0,
+            blocked_reason TEXT,
+            blocked_at REAL,
+            cooldown_until REAL,
+            cooldown_s REAL,                     -- the next cooldown's length (doubles)
+            successes INTEGER NOT NULL DEFAULT 0,
+            failures INTEGER NOT NULL DEFAULT 0,
+            last_failure TEXT,
+            updated_at REAL NOT NULL
+        );
+        -- Files never to be taken again: marked wrong, or failed verification.
+        CREATE TABLE bad_files (
+            username TEXT NOT NULL,
+            filename TEXT NOT NULL,
+            item_id INTEGER,
+            reason TEXT NOT NULL,
+            at REAL NOT NULL,
+            PRIMARY KEY (username, filename)
+        ) WITHOUT ROWID;
+        """,
+    ),
 ]
 
 SCHEMA_VERSION = len(MIGRATIONS)

@@ -361,18 +361,27 @@ class Slskd:
 
     # searches
 
-    def create_search(self, text: str, search_id: str | None = None) -> Search:
-        """Start a search. slskd allows one creation at a time: its 429 is retried as a wait."""
+    def create_search(
+        self, text: str, search_id: str | None = None, *, timeout_s: float | None = None
+    ) -> Search:
+        """Start a search. slskd allows one creation at a time: its 429 is retried as a wait.
+        `timeout_s` is slskd's inactivity timeout (the search ends that long after the last
+        response)."""
         body = {
             "id": search_id or str(uuid.uuid4()),
             "searchText": text,
-            "searchTimeout": self.search_timeout_ms,
+            "searchTimeout": round(timeout_s * 1000) if timeout_s else self.search_timeout_ms,
         }
         # A 429 here means "another creation is in flight": nothing was created, so the
         # upstream policy may repeat this POST; other failures are not repeated.
         with self._create_lock:
             raw = self._call("POST", "/searches", json_body=body, idempotent=False)
         return parse_search(raw)
+
+    def searches(self) -> list[Search]:
+        """Every search the daemon holds, without responses: one request, however many run."""
+        raw = self._call("GET", "/searches")
+        return [parse_search(item) for item in dicts(expect(raw, list, "searches", SERVICE))]
 
     def search(self, search_id: str) -> Search | None:
         raw = self._call("GET", f"/searches/{quote(search_id, safe='')}", ok=(404,))

@@ -283,3 +283,89 @@ def test_an_unwritable_data_dir_is_one_line(tmp_path) -> None:
 def test_a_second_harmony_on_the_same_data_dir_is_refused(tmp_path, fakes) -> None:
     with serving(tmp_path, fakes) as (proc, _):
         fails_with(["serve", "--data-dir", str(tmp_path), "--server-port", "0"], 1, f"pid {proc.pid}")
+
+
+# --- kill -9 in the middle of a download ------------------------------------------------------------
+
+
+def api(port: int, key: str, method: str, path: str, body: Any = None) -> tuple[int, Any]:
+    data = json.dumps(body).encode() if body is not None else None
+    request = urllib.request.Request(
+        f"http://127.0.0.1:{port}{path}",
+        data=data,
+        method=method,
+        headers={"X-API-Key": key, **({"Content-Type": "application/json"} if data else {})},
+    )
+    try:
+        with urllib.request.urlopen(request, timeout=5) as resp:
+            raw = resp.read()
+            return resp.status, json.loads(raw) if raw else None
+    except urllib.error.HTTPError as exc:
+        return exc.code, json.loads(exc.read() or b"null")
+
+
+def wait_for(check: Any, seconds: float, what: str) -> Any:
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        value = check()
+        if value:
+            return value
+        time.sleep(0.1)
+    pytest.fail(f"{what} within {seconds} s")
+
+
+def test_kill_9_mid_transfer_reattaches_within_one_poll(tmp_path, fakes) -> None:
+    from acquire_world import track_shared_by
+
+    port = free_port()
+    env = {config.BY_KEY[key].env: value for key, value in fake_options(fakes).items()}
+    argv = (
+        "serve",
+        "--data-dir",
+        str(tmp_path),
+        "--server-port",
+        str(port),
+        "--transfers-poll-interval",
+        "1s",
+        "--search-timeout",
+        "5s",
+    )
+    track = track_shared_by(fakes, "slowpoke")
+    with harmony(*argv, env=env) as proc:
+        key = proc.stdout.readline().rsplit(" ", 1)[1].strip()  # type: ignore[union-attr]
+        wait_until(f"http://127.0.0.1:{port}/live", 200)
+        for name in fakes.slskd_state.peers:  # only the slow peer may serve: the download takes minutes
+            if name != "slowpoke":
+                assert api(port, key, "POST", "/api/v1/users/blocked", {"username": name})[0] == 201
+        status, body = api(port, key, "POST", "/api/v1/wanted", {"spotify": f"spotify:track:{track}"})
+        assert status == 201
+        item_id = body["items"][0]["id"]
+
+        def under_way() -> Any:
+            fakes.clock.advance(1)  # the fakes' search ends on their clock
+            rows = api(port, key, "GET", f"/api/v1/downloads?item={item_id}")[1]["items"]
+            return rows[0] if rows and rows[0]["bytes"] > 0 else None
+
+        before = wait_for(under_way, 60, "a download under way")
+        proc.kill()
+        proc.wait()
+    restarted_at = time.time()
+    with harmony(*argv, env=env):
+        wait_until(f"http://127.0.0.1:{port}/live", 200)
+
+        def reattached() -> Any:
+            rows = api(port, key, "GET", f"/api/v1/downloads?item={item_id}")[1]["items"]
+            return rows if rows[0]["seen_at"] and rows[0]["seen_at"] > restarted_at else None
+
+        rows = wait_for(reattached, 5, "the transfer re-attached")
+        assert len(rows) == 1 and rows[0]["id"] == before["id"] and rows[0]["slskd_id"] == before["slskd_id"]
+        assert rows[0]["state"] == "in_progress" and rows[0]["bytes"] >= before["bytes"]
+        assert api(port, key, "GET", f"/api/v1/wanted/{item_id}")[1]["state"] == "downloading"
+        fakes.clock.advance(3600)  # the slow peer finishes
+
+        def downloaded() -> Any:
+            return api(port, key, "GET", f"/api/v1/wanted/{item_id}")[1]["state"] == "downloaded"
+
+        wait_for(downloaded, 10, "the item downloaded")
+        rows = api(port, key, "GET", f"/api/v1/downloads?item={item_id}")[1]["items"]
+        assert [row["outcome"] for row in rows] == ["succeeded"]

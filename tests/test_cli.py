@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import json
 import re
 
 from harmony import __version__, config
@@ -152,3 +153,51 @@ def test_the_data_directory_and_the_database_are_private(tmp_path) -> None:
     assert run("migrate", "--data-dir", str(data))[0] == 0
     assert stat.S_IMODE(os.stat(data).st_mode) == 0o700
     assert stat.S_IMODE(os.stat(data / "harmony.sqlite3").st_mode) == 0o600
+
+
+def test_rank_reads_responses_on_stdin_and_explains_each_verdict(monkeypatch) -> None:
+    def shared(name: str, seconds: int) -> dict[str, object]:
+        return {"filename": f"@@m\\Aurora Vale\\Low Tide\\{name}", "size": 30_000_000, "length": seconds}
+
+    document = {
+        "wanted": {
+            "artist": "Aurora Vale",
+            "title": "Glass Harbour",
+            "album": "Low Tide",
+            "duration_ms": 215_000,
+        },
+        "preferences": {"formats": ["flac"]},
+        "responses": [
+            {
+                "username": "long",
+                "hasFreeUploadSlot": True,
+                "uploadSpeed": 1,
+                "queueLength": 0,
+                "files": [shared("03 - Glass Harbour.flac", 251)],
+            },
+            {
+                "username": "right",
+                "hasFreeUploadSlot": True,
+                "uploadSpeed": 1,
+                "queueLength": 0,
+                "files": [shared("03 - Glass Harbour.flac", 215), shared("03 - Glass Harbour.mp3", 215)],
+            },
+        ],
+    }
+    monkeypatch.setattr("sys.stdin", io.StringIO(json.dumps(document)))
+    code, text = run("rank")
+    result = json.loads(text)
+    assert code == 0 and result["pick"]["username"] == "right"
+    refused = {
+        (c["username"], c["filename"].rsplit(".", 1)[1]): c["reasons"]
+        for c in result["candidates"]
+        if not c["accepted"]
+    }
+    assert any("length" in r for r in refused["long", "flac"]), refused
+    assert any("format" in r for r in refused["right", "mp3"]), refused
+
+
+def test_rank_refuses_malformed_input_naming_the_field(monkeypatch, capsys) -> None:
+    monkeypatch.setattr("sys.stdin", io.StringIO('{"wanted": {"title": ""}, "responses": []}'))
+    assert run("rank")[0] == 2
+    assert "wanted.title" in capsys.readouterr().err

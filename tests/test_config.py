@@ -35,6 +35,12 @@ def values_for(option: config.Option) -> st.SearchStrategy:
         return st.floats(conv.minimum, conv.maximum, allow_nan=False, allow_infinity=False)
     if isinstance(conv, config.Choice):
         return st.sampled_from(conv.choices)
+    if isinstance(conv, config.Words):
+        samples = {
+            "search.formats": ["flac", "mp3", "m4a", "ogg", "opus"],
+            "search.ladder": ["flac 24", "flac 16/44.1", "mp3 320", "mp3 v0", "flac"],
+        }
+        return st.lists(st.sampled_from(samples[option.key]), min_size=1, max_size=4).map(tuple)
     if isinstance(conv, config.Url):
         host = st.from_regex(r"[a-z][a-z0-9-]{0,20}(\.[a-z]{2,6})?", fullmatch=True)
         path = st.from_regex(r"(/[A-Za-z0-9._~-]{1,12}){0,3}", fullmatch=True)

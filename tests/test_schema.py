@@ -84,6 +84,42 @@ SAMPLES: dict[str, dict[str, Any]] = {
     },
     "library_tracks": {"path": "A/B/01 C.flac", "identity": "a\x1fc", "scanned_at": 1.0},
     "events": {"at": 1.0, "kind": "item.created", "item_id": 1, "to_state": "wanted"},
+    "searches": {
+        "item_id": 1,
+        "mode": "track",
+        "variant": "primary",
+        "query": "aurora vale glass harbour",
+        "slskd_id": "0f6f3a1c-0000-4000-8000-000000000001",
+        "state": "evaluated",
+        "started_at": 1.0,
+    },
+    "search_spend": {"at": 1.0},
+    "candidates": {
+        "item_id": 1,
+        "search_id": 1,
+        "username": "vinylvault",
+        "filename": "@@m\\Aurora Vale\\01 Glass Harbour.flac",
+        "size": 1000,
+        "file": '{"extension": "flac"}',
+        "peer": '{"free_slot": true}',
+        "accepted": 1,
+        "rank": 1,
+        "reasons": '["identity 1.00"]',
+        "created_at": 1.0,
+    },
+    "transfers": {
+        "item_id": 1,
+        "candidate_id": 1,
+        "username": "vinylvault",
+        "filename": "@@m\\Aurora Vale\\01 Glass Harbour.flac",
+        "size": 1000,
+        "slskd_id": "0f6f3a1c-0000-4000-8000-000000000002",
+        "state": "succeeded",
+        "requested_at": 1.0,
+        "outcome": "succeeded",
+    },
+    "peers": {"username": "vinylvault", "blocked": 1, "blocked_reason": "transcodes", "updated_at": 1.0},
+    "bad_files": {"username": "vinylvault", "filename": "x.flac", "reason": "wrong", "at": 1.0},
     "sessions": {
         "id_hash": "0" * 64,
         "key_id": 1,
@@ -94,7 +130,7 @@ SAMPLES: dict[str, dict[str, Any]] = {
     },
 }
 # Parents before children, so foreign keys hold when the samples are written.
-ORDER = ["artists", "releases", "playlists", "wanted_items"]
+ORDER = ["artists", "releases", "playlists", "wanted_items", "searches", "candidates"]
 
 
 def user_tables(db: Database) -> set[str]:

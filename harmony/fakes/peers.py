@@ -58,7 +58,9 @@ class SharedFile:
 
     @property
     def size(self) -> int:
-        return len(file_bytes(self))
+        """What the peer advertises and serves: the size a real file of this format, bitrate and
+        length has. The content is the tiny real file, zero-padded to it (sparse on disk)."""
+        return nominal_size(self)
 
     def words(self) -> frozenset[str]:
         return _words(self.path)
@@ -94,6 +96,17 @@ def file_bytes(f: SharedFile) -> bytes:
     """The file's content: real (tiny) audio with tags, deterministic for the SharedFile."""
     tags = {"title": f.title, "artist": f.artist, "album": f.album, "tracknumber": str(f.track_number)}
     return audio.render(f.fmt, f.duration, bitrate=f.bitrate or 320, tags=tags)
+
+
+FLAC_KBPS = 880  # what a 16-bit CD rip averages
+
+
+@lru_cache(maxsize=65536)
+def nominal_size(f: SharedFile) -> int:
+    """Header and tags, plus the audio's bytes at the file's true bitrate (a "320" that is really
+    128 is sized as 128, as a transcode is)."""
+    kbps = FLAC_KBPS if f.fmt == "flac" else (f.bitrate or 320)
+    return len(file_bytes(f)) + int(f.duration * kbps * 125)
 
 
 @lru_cache(maxsize=65536)

@@ -163,6 +163,7 @@ class SlskdState:
         fd, tmp = tempfile.mkstemp(dir=directory, prefix=".", suffix=".part")
         with os.fdopen(fd, "wb") as fh:
             fh.write(peerlib.file_bytes(transfer.shared))
+            fh.truncate(transfer.shared.size)  # the advertised size, as zeros: sparse, so it costs no disk
             fh.flush()
             os.fsync(fh.fileno())
         os.replace(tmp, target)

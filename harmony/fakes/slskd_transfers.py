@@ -32,6 +32,7 @@ from typing import TYPE_CHECKING, Any
 
 import bottle
 
+from harmony.fakes import peers as peerlib
 from harmony.fakes.peers import SharedFile
 from harmony.fakes.slskd_wire import (
     BUSY_MESSAGE,
@@ -344,7 +345,9 @@ def _enqueue(state: SlskdState, username: str, files: list[Any], names: list[str
             # <= 0.23 answers once the peer has acknowledged: the record is that far along.
             requested=now - (LOCAL_QUEUE + REQUESTED if profile.empty_enqueue_body else 0.0),
             behaviour=peer.behaviour,
-            speed=peer.upload_speed,
+            # Files are advertised at a real file's size but stand in for it with a few KB, so the
+            # bytes move as fast as the stand-in would: a transfer takes the time it always did.
+            speed=_paced(peer.upload_speed, shared),
             queue_seconds=peer.queue_seconds if peer.behaviour == "queued" else 0.0,
             shared=shared,
             failure=failure,
@@ -387,3 +390,10 @@ def _grouped(
         }
         for user, directories in users.items()
     ]
+
+
+def _paced(speed: int, shared: SharedFile | None) -> int:
+    if shared is None:
+        return speed
+    stand_in = len(peerlib.file_bytes(shared))
+    return max(1, round(speed * shared.size / max(stand_in, 1)))
