@@ -27,6 +27,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit, urlunsplit
 
+from . import naming
 from .errors import ConfigError, Conflict, Invalid
 
 if TYPE_CHECKING:
@@ -249,6 +250,38 @@ class Words:
         return ", ".join(value)
 
 
+class Template(String):
+    """A library path template: placeholders from `naming.PLACEHOLDERS` (see that module)."""
+
+    kind = "template"
+
+    def __call__(self, raw: object) -> str:
+        value = super().__call__(raw)
+        naming.validate_template(value)
+        return value
+
+
+class Mode:
+    """File permissions as octal text: `"644"`, `"0644"` or `"0o644"`."""
+
+    kind = "mode"
+
+    def __call__(self, raw: object) -> int:
+        if isinstance(raw, int) and not isinstance(raw, bool):
+            # A TOML number is decimal: 420 is 0644, but 644 would be a surprise, so only the
+            # values a mode can have are taken; the help asks for the quoted octal form.
+            if 0 <= raw <= 0o777:
+                return raw
+            raise ValueError('expected octal permissions as text, such as "0644" (a number reads as decimal)')
+        match = re.fullmatch(r"\s*(?:0o|0)?([0-7]{3})\s*", raw.lower()) if isinstance(raw, str) else None
+        if not match:
+            raise ValueError('expected octal permissions such as "644" or "0755"')
+        return int(match.group(1), 8)
+
+    def render(self, value: int) -> str:
+        return f"{value:04o}"
+
+
 class Url:
     """An http(s) URL with a host; a trailing slash is dropped. Empty means "not set"."""
 
@@ -366,6 +399,46 @@ OPTIONS: list[Option] = [
         "Free space on the data directory's filesystem below which writes pause and /ready fails.",
     ),
     Option("library", "dir", "", Path(), "Music library root; empty means <data.dir>/library."),
+    Option(
+        "library",
+        "template",
+        naming.DEFAULT_TEMPLATE,
+        Template(),
+        "Where an imported file goes, relative to library.dir (placeholders below).",
+    ),
+    Option("library", "file_mode", 0o644, Mode(), "Permissions of imported files and cover images."),
+    Option("library", "dir_mode", 0o755, Mode(), "Permissions of folders Harmony creates in the library."),
+    Option(
+        "library",
+        "quarantine_dir",
+        "",
+        Path(),
+        "Where files that fail verification or lose to a better copy go; empty means <data.dir>/quarantine.",
+    ),
+    Option(
+        "library",
+        "cover_max",
+        4 * 2**20,
+        Size(0, 64 * 2**20),
+        "The largest cover image fetched and embedded; 0 embeds no cover.",
+    ),
+    Option("library", "cover_file", True, Boolean(), "Also write cover.jpg into each album folder."),
+    Option(
+        "library",
+        "scan_interval",
+        86400.0,
+        Duration(0, 30 * 86400),
+        "How often the library is rescanned for files added, changed, moved or removed; 0 turns it off.",
+        live=True,
+    ),
+    Option(
+        "library",
+        "orphans",
+        "report",
+        Choice("report", "off"),
+        "report: list finished downloads no wanted item owns (GET /api/v1/library/orphans); off: never look.",
+        live=True,
+    ),
     Option(
         "log", "level", "info", Choice("debug", "info", "warning", "error"), "Lowest level logged.", live=True
     ),
@@ -585,6 +658,22 @@ OPTIONS: list[Option] = [
         3,
         Integer(1, 20),
         "After this many peers' files failed verification, an item waits for the operator.",
+        live=True,
+    ),
+    Option(
+        "backfill",
+        "min_confidence",
+        0.9,
+        Number(0, 1),
+        "A library track is matched to a Spotify track only at this confidence or above (0 to 1).",
+        live=True,
+    ),
+    Option(
+        "backfill",
+        "write_tags",
+        False,
+        Boolean(),
+        "Also write the matched Spotify ids into the files' tags (default for POST /api/v1/backfill).",
         live=True,
     ),
     Option("jobs", "workers", 2, Integer(1, 16), "Job worker threads."),
@@ -891,7 +980,7 @@ def toml_literal(option: Option, value: Any) -> str:
         return "[" + ", ".join(toml_string(part) for part in value) + "]"
     if isinstance(value, bool):
         return "true" if value else "false"
-    if isinstance(value, int | float) and not isinstance(option.convert, Duration | Size):
+    if isinstance(value, int | float) and not isinstance(option.convert, Duration | Size | Mode):
         return option.convert.render(value)  # type: ignore[arg-type]
     return toml_string(option.convert.render(value))  # type: ignore[arg-type]
 
@@ -956,4 +1045,22 @@ def reference() -> str:
                 f"| `{option.env}`<br>`{option.flag}` | {option.help}{secret} |"
             )
         lines.append("")
+        if section == "library":
+            lines += _template_reference()
     return "\n".join(lines)
+
+
+def _template_reference() -> list[str]:
+    lines = [
+        "### Placeholders of `library.template`",
+        "",
+        "Every value is made safe for a file name on Linux, macOS and Windows shares: separators,",
+        "control and reserved characters are replaced, Windows device names and trailing dots are",
+        "avoided, and each folder or file name is cut to 255 bytes. A template with an unknown",
+        "placeholder stops Harmony at start. Literal braces are written `{{` and `}}`.",
+        "",
+        "| placeholder | meaning |",
+        "|---|---|",
+    ]
+    lines += [f"| `{{{name}}}` | {text} |" for name, text in naming.PLACEHOLDERS.items()]
+    return [*lines, ""]

@@ -427,6 +427,81 @@ MIGRATIONS: list[Step] = [
         ) WITHOUT ROWID;
         """,
     ),
+    (
+        "import, quarantine, library scans and backfill",
+        """
+        -- Where slskd put a finished download (found by the transfer's id), and the library
+        -- path chosen for it before the move, so a crashed import finishes the same move.
+        ALTER TABLE transfers ADD COLUMN local_path TEXT;
+        ALTER TABLE transfers ADD COLUMN library_path TEXT;
+
+        -- The library index (harmony/library.py) learns where a track came from and what the
+        -- backfill matched it to.
+        ALTER TABLE library_tracks ADD COLUMN item_id INTEGER;      -- the wanted item it was imported for
+        ALTER TABLE library_tracks ADD COLUMN spotify_artist_ids TEXT NOT NULL DEFAULT '[]';
+        ALTER TABLE library_tracks ADD COLUMN seen_scan INTEGER;    -- the last scan that found the file
+        ALTER TABLE library_tracks ADD COLUMN match_method TEXT;    -- backfill: tags, isrc or search
+        ALTER TABLE library_tracks ADD COLUMN match_confidence REAL;
+        ALTER TABLE library_tracks ADD COLUMN matched_at REAL;      -- backfill: when it was tried
+        CREATE INDEX library_album ON library_tracks (album_artist, album);
+        CREATE INDEX library_item ON library_tracks (item_id) WHERE item_id IS NOT NULL;
+        CREATE INDEX library_unmatched ON library_tracks (id) WHERE spotify_id IS NULL;
+
+        -- Files set aside (harmony/importer.py): a download that failed verification, or the
+        -- worse of two copies of one recording. The file is under the quarantine directory.
+        CREATE TABLE quarantine (
+            id INTEGER PRIMARY KEY,
+            item_id INTEGER REFERENCES wanted_items (id) ON DELETE SET NULL,
+            transfer_id INTEGER REFERENCES transfers (id) ON DELETE SET NULL,
+            path TEXT NOT NULL UNIQUE,           -- relative to the quarantine directory
+            origin TEXT NOT NULL,                -- where the file was: its full path then
+            username TEXT,                       -- the peer it came from, if downloaded
+            filename TEXT,                       -- its remote path, if downloaded
+            code TEXT NOT NULL,                  -- short reason: incomplete, duration, duplicate, ...
+            reason TEXT NOT NULL,
+            size INTEGER NOT NULL DEFAULT 0,
+            at REAL NOT NULL
+        );
+        CREATE INDEX quarantine_item ON quarantine (item_id) WHERE item_id IS NOT NULL;
+
+        -- Library scans (harmony/library.py): resumable from the checkpoint, one at a time.
+        CREATE TABLE library_scans (
+            id INTEGER PRIMARY KEY,
+            state TEXT NOT NULL CHECK (state IN ('running', 'done', 'failed')),
+            started_at REAL NOT NULL,
+            updated_at REAL NOT NULL,
+            finished_at REAL,
+            checkpoint TEXT,                     -- the last relative path whose batch is committed
+            files INTEGER NOT NULL DEFAULT 0,    -- files looked at so far
+            added INTEGER NOT NULL DEFAULT 0,
+            changed INTEGER NOT NULL DEFAULT 0,
+            unchanged INTEGER NOT NULL DEFAULT 0,
+            moved INTEGER NOT NULL DEFAULT 0,
+            removed INTEGER NOT NULL DEFAULT 0,
+            errors INTEGER NOT NULL DEFAULT 0,
+            error TEXT
+        );
+        CREATE UNIQUE INDEX library_scans_running ON library_scans (state) WHERE state = 'running';
+
+        -- Backfill runs (harmony/backfill.py): Spotify ids for library tracks without them.
+        CREATE TABLE backfill_jobs (
+            id INTEGER PRIMARY KEY,
+            state TEXT NOT NULL CHECK (state IN ('running', 'done', 'failed')),
+            write_tags INTEGER NOT NULL DEFAULT 0,
+            started_at REAL NOT NULL,
+            updated_at REAL NOT NULL,
+            finished_at REAL,
+            checkpoint INTEGER NOT NULL DEFAULT 0,  -- the last library_tracks.id looked at
+            total INTEGER NOT NULL DEFAULT 0,
+            done INTEGER NOT NULL DEFAULT 0,
+            matched INTEGER NOT NULL DEFAULT 0,
+            unmatched INTEGER NOT NULL DEFAULT 0,
+            errors INTEGER NOT NULL DEFAULT 0,
+            error TEXT
+        );
+        CREATE UNIQUE INDEX backfill_jobs_running ON backfill_jobs (state) WHERE state = 'running';
+        """,
+    ),
 ]
 
 SCHEMA_VERSION = len(MIGRATIONS)

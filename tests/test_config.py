@@ -9,7 +9,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from harmony import config
+from harmony import config, naming
 from harmony.errors import ConfigError
 
 
@@ -48,6 +48,16 @@ def values_for(option: config.Option) -> st.SearchStrategy:
         scheme = st.sampled_from(["http", "https"])
         return st.builds(
             lambda s, h, p, pa: f"{s}://{h}{'' if p is None else f':{p}'}{pa}", scheme, host, port, path
+        )
+    if isinstance(conv, config.Mode):
+        return st.integers(0, 0o777) | st.integers(0, 0o777).map(lambda mode: f"{mode:04o}")
+    if isinstance(conv, config.Template):
+        return st.sampled_from(
+            [
+                naming.DEFAULT_TEMPLATE,
+                "{artist}/{album}/{track} - {title}.{ext}",
+                "{album} [{year}]/{title}.{ext}",
+            ]
         )
     if isinstance(conv, config.Path):
         return st.text(st.characters(blacklist_categories=("Cs",), blacklist_characters="\x00~"), min_size=1)
@@ -251,3 +261,30 @@ def test_stored_values_that_no_longer_apply_are_skipped_not_fatal() -> None:
     )
     assert cfg["log.level"] == "info" and cfg["server.port"] == 8337
     assert set(problems) == {"log.level", "server.port", "gone.option"}
+
+
+@pytest.mark.parametrize(
+    ("env", "fragment"),
+    [
+        ({"HARMONY_LIBRARY_TEMPLATE": "{artist}/{bogus}.{ext}"}, "library.template"),
+        ({"HARMONY_LIBRARY_TEMPLATE": "../{title}.{ext}"}, "library.template"),
+        ({"HARMONY_LIBRARY_FILE_MODE": "999"}, "library.file_mode"),
+        ({"HARMONY_LIBRARY_DIR_MODE": "rwxr-xr-x"}, "library.dir_mode"),
+    ],
+)
+def test_bad_library_templates_and_modes_are_refused_naming_the_option(
+    env: dict[str, str], fragment: str
+) -> None:
+    with pytest.raises(ConfigError, match=fragment):
+        config.load(None, env)
+
+
+def test_modes_read_as_octal_text_and_a_decimal_number_that_looks_octal_is_refused(tmp_path) -> None:
+    assert config.load(None, {"HARMONY_LIBRARY_FILE_MODE": "640"})["library.file_mode"] == 0o640
+    path = tmp_path / "h.toml"
+    path.write_text('[library]\nfile_mode = "0o600"\ndir_mode = 493\n')
+    cfg = config.load(str(path), {})
+    assert (cfg["library.file_mode"], cfg["library.dir_mode"]) == (0o600, 0o755)
+    path.write_text("[library]\nfile_mode = 644\n")
+    with pytest.raises(ConfigError, match="file_mode"):
+        config.load(str(path), {})

@@ -120,6 +120,16 @@ SAMPLES: dict[str, dict[str, Any]] = {
     },
     "peers": {"username": "vinylvault", "blocked": 1, "blocked_reason": "transcodes", "updated_at": 1.0},
     "bad_files": {"username": "vinylvault", "filename": "x.flac", "reason": "wrong", "at": 1.0},
+    "quarantine": {
+        "item_id": 1,
+        "path": "1-01 Glass Harbour.flac",
+        "origin": "/downloads/Low Tide/01 Glass Harbour.flac",
+        "code": "incomplete",
+        "reason": "1000 of 2000 bytes",
+        "at": 1.0,
+    },
+    "library_scans": {"state": "done", "started_at": 1.0, "updated_at": 2.0, "files": 10, "added": 10},
+    "backfill_jobs": {"state": "done", "started_at": 1.0, "updated_at": 2.0, "total": 5, "matched": 4},
     "sessions": {
         "id_hash": "0" * 64,
         "key_id": 1,
@@ -130,7 +140,7 @@ SAMPLES: dict[str, dict[str, Any]] = {
     },
 }
 # Parents before children, so foreign keys hold when the samples are written.
-ORDER = ["artists", "releases", "playlists", "wanted_items", "searches", "candidates"]
+ORDER = ["artists", "releases", "playlists", "wanted_items", "searches", "candidates", "transfers"]
 
 
 def user_tables(db: Database) -> set[str]:
