@@ -341,7 +341,7 @@ def _check_range(value: float, minimum: float | None, maximum: float | None) -> 
         raise ValueError(f"must be at most {maximum:g}")
 
 
-Converter = String | Integer | Number | Boolean | Duration | Size | Choice | Words | Url
+Converter = String | Integer | Number | Boolean | Duration | Size | Choice | Words | Url | Mode
 
 
 @dataclass(frozen=True)
