@@ -568,7 +568,8 @@ def see_other(
     res = bottle.response.copy(cls=HTTPResponse)
     res.status = 303
     res.body = ""
-    res.set_header("Location", local_path(target, default))
+    # The default may carry a path parameter as sent: it too must be a clean path of this UI.
+    res.set_header("Location", local_path(target, local_path(default, "/ui/")))
     return res
 
 
