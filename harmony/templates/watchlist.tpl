@@ -1,9 +1,7 @@
 % rebase('layout', title=title)
 <h1>Watchlist</h1>
 <p class="muted">
-% for state, n in counts.items():
-{{n}} {{state.replace('_', ' ')}} ·
-% end
+{{' · '.join('%d %s' % (n, state.replace('_', ' ')) for state, n in counts.items())}}
 </p>
 % if can('operator'):
 <section aria-labelledby="add-artist">
