@@ -25,11 +25,12 @@ from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
+from . import backfill, importer, library, playlists, search, transfers, wanted, watchlist
 from . import config as options
-from . import library, playlists, search, transfers, wanted, watchlist
 from .auth import Throttle
 from .config import Config
 from .db import Database
+from .downloads import Locator
 from .errors import HarmonyError
 from .health import Health
 from .jobs import Handler, Queue, WorkerPool
@@ -41,8 +42,6 @@ from .upstream import Upstream
 
 log = logging.getLogger(__name__)
 
-# The importer's job: a finished download, named after its transfer.
-IMPORT_JOB = "import"
 # Housekeeping: finished jobs are kept this long for the activity history.
 DONE_JOB_RETENTION = 7 * 86400.0
 DATA_DIR_MODE = 0o700
@@ -76,7 +75,10 @@ class Context:
     playlists: playlists.Playlists
     requests: watchlist.Requests
     searcher: search.Searcher
+    library: library.Library
+    importer: importer.Importer
     transfers: transfers.Transfers
+    backfill: backfill.Backfiller
     started_at: float = field(default_factory=time.time)
     background: list[Background] = field(default_factory=list)
     running: bool = False
@@ -192,13 +194,29 @@ def open_context(config: Config) -> Context:
 
         def downloaded(conn: Any, download: transfers.Download) -> None:
             """A finished file goes to import, as a job named after its transfer."""
-            queue.enqueue(IMPORT_JOB, {"transfer_id": download.id}, key=f"import:{download.id}", priority=20)
+            queue.enqueue(importer.JOB, {"transfer_id": download.id}, key=f"import:{download.id}", priority=20)
 
         downloads = transfers.Transfers(
             db, slskd, queue, metrics, live, pick=search.next_candidate, downloaded=downloaded
         )
         searcher = search.Searcher(db, slskd, queue, downloads, metrics, live)
         library_dir, downloads_dir = config.library_dir, config.downloads_dir
+        shelf = library.Library(db, queue, metrics, live)
+        locator = Locator(
+            slskd,
+            downloads_dir,
+            claimed=lambda: {
+                row["local_path"]
+                for row in db.query(
+                    "SELECT local_path FROM transfers WHERE local_path IS NOT NULL AND library_path IS NULL"
+                )
+            },
+        )
+        imports = importer.Importer(
+            db, metrics, live, locator=locator, transfers=downloads, cover=spotify.cover_image
+        )
+
+        backfiller = backfill.Backfiller(db, spotify, queue, metrics, live, library_dir)
 
         # 1. Readiness checks: (name, check, probed). Probed checks touch the disk or an
         # upstream and run on the wheel; /ready reports their last result.
@@ -224,6 +242,8 @@ def open_context(config: Config) -> Context:
             ("search_poll", 2.0, searcher.poll, 2.0),
             ("transfer_poll", config["transfers.poll_interval"], downloads.poll, 3.0),
             ("search_budget_housekeeping", 3600.0, searcher.budget.prune, 120.0),
+            ("library_scan", 60.0, shelf.tick, 10.0),
+            ("library_orphans", 3600.0, shelf.sweep, 300.0),
         ]
         for name, interval, fn, delay in tasks:
             wheel.add(name, interval, fn, initial_delay_s=delay)
@@ -239,6 +259,9 @@ def open_context(config: Config) -> Context:
             search.JOB_START: searcher.start,
             search.JOB_EVALUATE: searcher.evaluate,
             transfers.JOB: downloads.start,
+            library.JOB: shelf.run,
+            importer.JOB: imports.run,
+            backfill.JOB: backfiller.run,
         }
         workers = WorkerPool(queue, handlers, threads=config["jobs.workers"], metrics=metrics)
 
@@ -259,7 +282,10 @@ def open_context(config: Config) -> Context:
             playlists=followed,
             requests=requests,
             searcher=searcher,
+            library=shelf,
+            importer=imports,
             transfers=downloads,
+            backfill=backfiller,
             background=[wheel, workers],
         )
 
@@ -310,6 +336,30 @@ def open_context(config: Config) -> Context:
                 "Followed playlists not synced successfully within playlists.stale_after.",
                 [],
                 lambda: {(): followed.stale_count()},
+            ),
+            (
+                "harmony_library_tracks",
+                "Files in the library index.",
+                [],
+                lambda: {(): library.count_tracks(db)},
+            ),
+            (
+                "harmony_library_scan_running",
+                "Whether a library scan runs (1) or not (0).",
+                [],
+                lambda: {(): shelf.progress()["running"]},
+            ),
+            (
+                "harmony_library_scan_progress_files",
+                "Files the running library scan has looked at so far (0 when none runs).",
+                [],
+                lambda: {(): shelf.progress()["files"]},
+            ),
+            (
+                "harmony_library_scan_rate",
+                "Files per second of the running library scan (0 when none runs).",
+                [],
+                lambda: {(): shelf.progress()["rate"]},
             ),
         ]
         for name, documentation, labels, read in snapshots:

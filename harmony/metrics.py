@@ -210,6 +210,45 @@ class Metrics:
             ["outcome"],
             registry=self.registry,
         )
+        # Import (importer.py).
+        self.imports = Counter(
+            "harmony_imports",
+            "Finished downloads imported, by outcome (imported, duplicate, refused).",
+            ["outcome"],
+            registry=self.registry,
+        )
+        self.quarantined = Counter(
+            "harmony_quarantined",
+            "Files set aside in quarantine, by reason (incomplete, duration, not_audio, duplicate, replaced, ...).",
+            ["reason"],
+            registry=self.registry,
+        )
+        self.wanted_to_library = Histogram(
+            "harmony_wanted_to_library_seconds",
+            "Seconds from an item becoming wanted to its file in the library.",
+            buckets=(60, 300, 900, 1800, 3600, 4 * 3600, 12 * 3600, 86400, 3 * 86400, 7 * 86400),
+            registry=self.registry,
+        )
+        # Backfill (backfill.py).
+        self.backfill_tracks = Counter(
+            "harmony_backfill_tracks",
+            "Library tracks looked at by backfill: matched_isrc, matched_search, unmatched, error.",
+            ["outcome"],
+            registry=self.registry,
+        )
+
+        # The library index (library.py). Tracks and the running scan are snapshots.
+        self.library_scan_files = Counter(
+            "harmony_library_scan_files",
+            "Files library scans looked at, by outcome (added, changed, unchanged, moved, removed, error).",
+            ["outcome"],
+            registry=self.registry,
+        )
+        self.library_orphans = Gauge(
+            "harmony_library_orphans",
+            "Files in slskd's download directory that no transfer claims, at the last sweep.",
+            registry=self.registry,
+        )
 
     def snapshot(
         self,

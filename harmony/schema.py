@@ -435,17 +435,37 @@ MIGRATIONS: list[Step] = [
         ALTER TABLE transfers ADD COLUMN local_path TEXT;
         ALTER TABLE transfers ADD COLUMN library_path TEXT;
 
-        -- The library index (harmony/library.py) learns where a track came from and what the
-        -- backfill matched it to.
+        -- The library index (harmony/library.py) learns where a track came from, what the
+        -- backfill matched it to, and what a scan found gone.
         ALTER TABLE library_tracks ADD COLUMN item_id INTEGER;      -- the wanted item it was imported for
         ALTER TABLE library_tracks ADD COLUMN spotify_artist_ids TEXT NOT NULL DEFAULT '[]';
-        ALTER TABLE library_tracks ADD COLUMN seen_scan INTEGER;    -- the last scan that found the file
+        -- The running scan found the file gone: the row goes when that scan ends, unless a file
+        -- at a new path claims it first (a move). Unchanged files are never written by a scan.
+        ALTER TABLE library_tracks ADD COLUMN missing_scan INTEGER;
+        -- Title, artists, album and album artist folded for search (case and accents dropped).
+        ALTER TABLE library_tracks ADD COLUMN search TEXT NOT NULL DEFAULT '';
         ALTER TABLE library_tracks ADD COLUMN match_method TEXT;    -- backfill: tags, isrc or search
         ALTER TABLE library_tracks ADD COLUMN match_confidence REAL;
         ALTER TABLE library_tracks ADD COLUMN matched_at REAL;      -- backfill: when it was tried
         CREATE INDEX library_album ON library_tracks (album_artist, album);
         CREATE INDEX library_item ON library_tracks (item_id) WHERE item_id IS NOT NULL;
         CREATE INDEX library_unmatched ON library_tracks (id) WHERE spotify_id IS NULL;
+        CREATE INDEX library_missing ON library_tracks (missing_scan) WHERE missing_scan IS NOT NULL;
+        -- A trigram index of `search`, kept by the triggers below, so a search for any part of a
+        -- word finds its few rows without reading every row (see library.list_tracks).
+        CREATE VIRTUAL TABLE library_fts USING fts5 (
+            search, content = 'library_tracks', content_rowid = 'id', tokenize = 'trigram', detail = 'none'
+        );
+        CREATE TRIGGER library_fts_insert AFTER INSERT ON library_tracks BEGIN
+            INSERT INTO library_fts (rowid, search) VALUES (new.id, new.search);
+        END;
+        CREATE TRIGGER library_fts_delete AFTER DELETE ON library_tracks BEGIN
+            INSERT INTO library_fts (library_fts, rowid, search) VALUES ('delete', old.id, old.search);
+        END;
+        CREATE TRIGGER library_fts_update AFTER UPDATE OF search ON library_tracks BEGIN
+            INSERT INTO library_fts (library_fts, rowid, search) VALUES ('delete', old.id, old.search);
+            INSERT INTO library_fts (rowid, search) VALUES (new.id, new.search);
+        END;
 
         -- Files set aside (harmony/importer.py): a download that failed verification, or the
         -- worse of two copies of one recording. The file is under the quarantine directory.
@@ -488,6 +508,7 @@ MIGRATIONS: list[Step] = [
             id INTEGER PRIMARY KEY,
             state TEXT NOT NULL CHECK (state IN ('running', 'done', 'failed')),
             write_tags INTEGER NOT NULL DEFAULT 0,
+            retry_unmatched INTEGER NOT NULL DEFAULT 0, -- also tracks tried before without a match
             started_at REAL NOT NULL,
             updated_at REAL NOT NULL,
             finished_at REAL,
@@ -497,7 +518,8 @@ MIGRATIONS: list[Step] = [
             matched INTEGER NOT NULL DEFAULT 0,
             unmatched INTEGER NOT NULL DEFAULT 0,
             errors INTEGER NOT NULL DEFAULT 0,
-            error TEXT
+            error TEXT,                             -- the last error
+            waiting_until REAL                      -- while Spotify is cooling down: resumes then
         );
         CREATE UNIQUE INDEX backfill_jobs_running ON backfill_jobs (state) WHERE state = 'running';
         """,

@@ -144,8 +144,15 @@ ORDER = ["artists", "releases", "playlists", "wanted_items", "searches", "candid
 
 
 def user_tables(db: Database) -> set[str]:
-    rows = db.query("SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%'")
-    return {row["name"] for row in rows}
+    rows = db.query("SELECT name, sql FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%'")
+    # A full-text index and its shadow tables hold what triggers derive from another table's
+    # rows: they get no sample of their own.
+    virtual = [row["name"] for row in rows if row["sql"].upper().startswith("CREATE VIRTUAL TABLE")]
+    return {
+        row["name"]
+        for row in rows
+        if not any(row["name"] == name or row["name"].startswith(name + "_") for name in virtual)
+    }
 
 
 def insert(db: Database, table: str, row: dict[str, Any]) -> None:
