@@ -754,6 +754,10 @@ class Config:
         return str(self["library.dir"] or os.path.join(self["data.dir"], "library"))
 
     @property
+    def quarantine_dir(self) -> str:
+        return str(self["library.quarantine_dir"] or os.path.join(self["data.dir"], "quarantine"))
+
+    @property
     def downloads_dir(self) -> str:
         return str(self["slskd.downloads_dir"] or os.path.join(self["data.dir"], "downloads"))
 

@@ -194,7 +194,8 @@ def open_context(config: Config) -> Context:
 
         def downloaded(conn: Any, download: transfers.Download) -> None:
             """A finished file goes to import, as a job named after its transfer."""
-            queue.enqueue(importer.JOB, {"transfer_id": download.id}, key=f"import:{download.id}", priority=20)
+            payload = {"transfer_id": download.id}
+            queue.enqueue(importer.JOB, payload, key=f"import:{download.id}", priority=20)
 
         downloads = transfers.Transfers(
             db, slskd, queue, metrics, live, pick=search.next_candidate, downloaded=downloaded

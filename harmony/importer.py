@@ -13,14 +13,37 @@ from __future__ import annotations
 import contextlib
 import errno
 import hashlib
+import logging
 import os
 import shutil
 import stat
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import BinaryIO
+from typing import Any, BinaryIO
 
-from .tags import AudioInfo, NotAudio, audio_info
+from . import events, library, naming, ranking, search, wanted
+from .config import Config
+from .db import Database, Row
+from .downloads import Locator
+from .errors import Conflict, Invalid, NotFound
+from .jobs import GiveUp, Job, Later
+from .metrics import Metrics
+from .tags import (
+    JPEG,
+    AudioInfo,
+    BadCover,
+    Cover,
+    NotAudio,
+    Tags,
+    audio_info,
+    cover_art,
+    read_tags,
+    write_tags,
+)
+from .transfers import Download, Transfers
+
+log = logging.getLogger(__name__)
 
 _CHUNK = 1024 * 1024
 # link() fails with these where the filesystem (FAT, exFAT, some network mounts) or the kernel's
@@ -339,3 +362,508 @@ def _check_stream(
 def _clock(seconds: float) -> str:
     whole = round(seconds)
     return f"{whole // 60}:{whole % 60:02d}"
+
+
+# --- the import job ----------------------------------------------------------------------------
+
+JOB = "import"
+LOCATE_GRACE_S = 120.0  # slskd moves a finished file out of `incomplete` within moments
+COVER_FILE = "cover.jpg"
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """What one import did: `imported`, `replaced` (a worse copy went to quarantine),
+    `duplicate` (the library's copy was as good; this one went to quarantine) or `refused`."""
+
+    outcome: str
+    path: str | None = None
+    reason: str = ""
+
+
+class Importer:
+    """The import job: a finished download becomes a verified, tagged file in the library, or a
+    quarantined one with the reason and its item back on its next candidate. Owns `quarantine`.
+
+    Every step can be repeated after a crash: the file is found by its transfer, the library
+    path is chosen and stored before the move, the quarantine path is a function of the transfer,
+    and `place` finishes an interrupted move; so a `kill -9` at any point leaves one complete
+    file and an index that agrees with it."""
+
+    def __init__(
+        self,
+        db: Database,
+        metrics: Metrics,
+        live: Callable[[], Config],
+        *,
+        locator: Locator,
+        transfers: Transfers,
+        cover: Callable[[str], bytes | None],
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.db, self.metrics, self.live = db, metrics, live
+        self.locator, self.transfers, self.cover = locator, transfers, cover
+        self.clock = clock
+
+    # --- the job -------------------------------------------------------------------------------
+
+    def run(self, job: Job) -> None:
+        transfer_id = job.payload.get("transfer_id")
+        if not isinstance(transfer_id, int):
+            raise GiveUp("import job without a transfer id")
+        try:
+            download = self.transfers.get(transfer_id)
+            item = wanted.get(self.db, download.item_id) if download.item_id is not None else None
+        except NotFound:
+            return  # the item was forgotten: its file stays, and the orphan report lists it
+        if item is None:
+            return
+        if item.state == "downloaded":
+            with self.db.write() as conn:
+                item = wanted.transition(
+                    conn,
+                    item.id,
+                    "importing",
+                    "importing",
+                    f"verifying {_leaf(download.filename)}",
+                    next_action="tag and file it in the library",
+                    data={"transfer_id": download.id},
+                )
+        elif item.state != "importing":
+            return  # imported already, or the item moved on (marked wrong, retried)
+        held = self.db.query_one("SELECT * FROM quarantine WHERE transfer_id = ?", (download.id,))
+        if held is None:
+            self._import(download, item)
+        elif held["code"] == "duplicate":  # a crash came after the file was set aside: finish
+            self._duplicate(download, item, held["origin"], held["reason"])
+        else:
+            self._refuse(download, held["origin"], held["code"], held["reason"])
+
+    def _import(self, download: Download, item: wanted.Item) -> Outcome:
+        config = self.live()
+        source = download.local_path
+        if download.library_path is None:
+            source = source or self.locator.locate(download.slskd_id, download.filename, download.size)
+            if source is None:
+                if self.clock() - (download.finished_at or self.clock()) < LOCATE_GRACE_S:
+                    raise Later(10.0, "the file is not in slskd's download directory yet")
+                return self._refuse(
+                    download, None, "missing", "the finished file is not in slskd's download directory"
+                )
+            if source != download.local_path:
+                with self.db.write() as conn:
+                    conn.execute("UPDATE transfers SET local_path = ? WHERE id = ?", (source, download.id))
+            verdict = self._verify(source, item, _extension(download.filename), download.size, config)
+            if not verdict.ok or verdict.info is None:
+                return self._refuse(download, source, verdict.code, verdict.reason)
+            relative, kept = self._make_room(item, verdict.info, config, download=download, source=source)
+            if kept is not None:
+                return kept
+            with self.db.write() as conn:
+                conn.execute("UPDATE transfers SET library_path = ? WHERE id = ?", (relative, download.id))
+        else:
+            relative = download.library_path
+        assert source is not None
+        return self._file(item, source, relative, config, transfer_id=download.id)
+
+    # --- verifying ---------------------------------------------------------------------------------
+
+    def _verify(self, path: str, item: wanted.Item, fmt: str, size: int, config: Config) -> Verdict:
+        return verify(
+            path,
+            expected_size=size,
+            claimed_format=fmt,
+            duration_ms=item.duration_ms,
+            tolerance_s=float(config["search.duration_tolerance"]),
+            min_bitrate_kbps=int(config["search.min_bitrate"]),
+            plausibility=SIZE_CHECKS if config["search.check_size"] else NO_SIZE_CHECKS,
+        )
+
+    # --- collisions --------------------------------------------------------------------------------
+
+    def _make_room(
+        self,
+        item: wanted.Item,
+        info: AudioInfo,
+        config: Config,
+        *,
+        download: Download | None = None,
+        source: str,
+    ) -> tuple[str, Outcome | None]:
+        """The library path for the new file, after the collision rule: every copy of the same
+        recording (and a file at the path) is compared by the quality ladder; when one is as good,
+        the new file goes to quarantine and the item is done with the library's copy; else the
+        worse copies go to quarantine. A different recording at the path gets the name " (2)"."""
+        root = self.library_root(config)
+        relative = naming.library_path(_name_fields(item, info.format), config["library.template"])
+        prefs = search.preferences(config)
+        new = ranking.quality_key(info.format, info.bit_depth, info.sample_rate, info.bitrate_kbps, prefs)
+        with self.db.write() as conn:
+            copies = library.same_recording(
+                conn,
+                spotify_id=item.spotify_id,
+                isrc=item.isrc,
+                identity=item.identity,
+                duration_ms=item.duration_ms,
+            )
+            at_path = next(
+                iter(conn.execute("SELECT * FROM library_tracks WHERE path = ?", (relative,))), None
+            )
+        rows = {row["id"]: row for row in copies}
+        if at_path is not None and at_path["id"] not in rows and at_path["identity"] != item.identity:
+            relative = self._free_name(root, relative)
+        elif at_path is not None:
+            rows[at_path["id"]] = at_path
+        present = [row for row in rows.values() if os.path.isfile(library_file(root, row["path"]))]
+        gone = [row for row in rows.values() if row not in present]
+        if gone:
+            with self.db.write() as conn:
+                for row in gone:
+                    library.forget(conn, row["path"])
+        better = [
+            row
+            for row in present
+            if ranking.quality_key(row["format"], row["bit_depth"], row["sample_rate"], row["bitrate"], prefs)
+            <= new
+        ]
+        if better:
+            why = f"the library already has {better[0]['path']}, as good or better"
+            if download is not None:
+                return relative, self._duplicate(download, item, source, why)
+            raise Conflict(why, path=better[0]["path"])
+        for row in present:
+            self._set_aside_library(
+                row, "replaced", f"a better copy was imported for item {item.id}", item.id
+            )
+        target = library_file(root, relative)
+        if os.path.lexists(target) and not any(row["path"] == relative for row in present):
+            relative = self._free_name(root, relative)  # a file the index does not know: never replaced
+        return relative, None
+
+    def _free_name(self, root: str, relative: str) -> str:
+        stem, ext = os.path.splitext(relative)
+        for n in range(2, 100):
+            candidate = f"{stem} ({n}){ext}"
+            if not os.path.lexists(library_file(root, candidate)):
+                return candidate
+        raise Conflict(f"no free name next to {relative}")
+
+    def _duplicate(self, download: Download, item: wanted.Item, source: str, why: str) -> Outcome:
+        """The library's copy stays; this download goes to quarantine and the item is done."""
+        held = self._hold(source, "duplicate", why, download)
+        with self.db.write() as conn:
+            wanted.transition(
+                conn,
+                item.id,
+                "done",
+                "already_owned",
+                f"{why}; the download was set aside",
+                data={"quarantine": held, "transfer_id": download.id},
+            )
+        self.metrics.imports.labels("duplicate").inc()
+        return Outcome("duplicate", None, why)
+
+    # --- filing ----------------------------------------------------------------------------------------
+
+    def _file(
+        self, item: wanted.Item, source: str, relative: str, config: Config, *, transfer_id: int | None
+    ) -> Outcome:
+        root = self.library_root(config)
+        target = library_file(root, relative)
+        if os.path.lexists(source):
+            cover = self._cover(item, config)
+            try:
+                write_tags(source, _tags(item, cover))
+                audio_info(source)  # the file is still audio after its tags were rewritten
+            except NotAudio as exc:
+                return self._refused_by_tagging(transfer_id, item, source, exc.reason)
+            try:
+                place(
+                    source, target, file_mode=config["library.file_mode"], dir_mode=config["library.dir_mode"]
+                )
+            except TargetExists:  # appeared since the path was chosen: never replaced
+                relative = self._free_name(root, relative)
+                target = library_file(root, relative)
+                place(
+                    source, target, file_mode=config["library.file_mode"], dir_mode=config["library.dir_mode"]
+                )
+            if cover is not None and config["library.cover_file"]:
+                self._cover_file(os.path.dirname(target), cover, config)
+            self._tidy(os.path.dirname(source))
+        elif not os.path.isfile(target):
+            raise GiveUp(f"neither {source} nor {target} exists")
+        st = os.stat(target)
+        entry = library.Entry.of(
+            relative, read_tags(target, cover=False), audio_info(target), st.st_size, st.st_mtime, item.id
+        )
+        now = self.clock()
+        with self.db.write() as conn:
+            library.record(conn, entry, now)
+            if transfer_id is not None:
+                conn.execute("UPDATE transfers SET library_path = ? WHERE id = ?", (relative, transfer_id))
+            wanted.transition(
+                conn,
+                item.id,
+                "done",
+                "imported",
+                f"filed as {relative}",
+                data={"path": relative, "transfer_id": transfer_id},
+                now=now,
+            )
+        self.metrics.imports.labels("imported").inc()
+        self.metrics.wanted_to_library.observe(max(0.0, now - item.created_at))
+        return Outcome("imported", relative)
+
+    def _cover(self, item: wanted.Item, config: Config) -> Cover | None:
+        if not item.cover_url or config["library.cover_max"] <= 0:
+            return None
+        data = self.cover(item.cover_url)
+        if not data:
+            return None
+        try:
+            return cover_art(data, max_bytes=config["library.cover_max"])
+        except BadCover as exc:
+            log.info("cover_refused", extra={"fields": {"item": item.id, "why": str(exc)}})
+            return None
+
+    def _tidy(self, folder: str) -> None:
+        """Remove the download's folder once the last file left it (slskd leaves it behind)."""
+        if self.locator.inside_dir(folder):
+            with contextlib.suppress(OSError):
+                os.rmdir(folder)  # only ever an empty folder
+
+    def _cover_file(self, folder: str, cover: Cover, config: Config) -> None:
+        """cover.jpg in the album folder, once: a file already there (the user's) stays."""
+        if cover.mime != JPEG or os.path.lexists(os.path.join(folder, COVER_FILE)):
+            return
+        temp = os.path.join(folder, f".harmony-{os.getpid()}-{COVER_FILE}.part")
+        with open(temp, "wb") as handle:
+            handle.write(cover.data)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.chmod(temp, config["library.file_mode"])
+        try:
+            place(temp, os.path.join(folder, COVER_FILE))
+        except TargetExists:
+            os.unlink(temp)
+
+    # --- refusing ------------------------------------------------------------------------------------
+
+    def _refuse(self, download: Download, source: str | None, code: str, why: str) -> Outcome:
+        """The download is not the audio it should be: set the file aside, then move the item on."""
+        if source is not None:
+            self._hold(source, code, why, download)
+        with self.db.write() as conn:
+            self.transfers.file_rejected(conn, download, code, why)
+        self.metrics.imports.labels("refused").inc()
+        return Outcome("refused", None, why)
+
+    def _refused_by_tagging(
+        self, transfer_id: int | None, item: wanted.Item, source: str, why: str
+    ) -> Outcome:
+        if transfer_id is None:
+            raise Invalid(f"the file cannot be tagged: {why}")
+        return self._refuse(self.transfers.get(transfer_id), source, "not_audio", f"cannot be tagged: {why}")
+
+    # --- quarantine ------------------------------------------------------------------------------------
+
+    def _hold(self, source: str, code: str, why: str, download: Download) -> str:
+        """Move a downloaded file to quarantine and record why; returns its quarantine path. The
+        path is a function of the transfer, so a repeat after a crash finds the same one."""
+        relative = f"transfer-{download.id}/{naming.safe_name(_leaf(download.filename), 'file')}"
+        return self._move_to_quarantine(
+            source,
+            relative,
+            code,
+            why,
+            item_id=download.item_id,
+            transfer_id=download.id,
+            username=download.username,
+            filename=download.filename,
+        )
+
+    def _set_aside_library(self, row: Row, code: str, why: str, item_id: int | None) -> str:
+        """Move a library file to quarantine and drop it from the index."""
+        root = self.library_root(self.live())
+        relative = f"library-{row['id']}/{naming.safe_name(os.path.basename(row['path']), 'file')}"
+        held = self._move_to_quarantine(library_file(root, row["path"]), relative, code, why, item_id=item_id)
+        with self.db.write() as conn:
+            library.forget(conn, row["path"])
+        return held
+
+    def _move_to_quarantine(
+        self,
+        source: str,
+        relative: str,
+        code: str,
+        why: str,
+        *,
+        item_id: int | None,
+        transfer_id: int | None = None,
+        username: str | None = None,
+        filename: str | None = None,
+    ) -> str:
+        config = self.live()
+        target = library_file(config.quarantine_dir, relative)
+        size = os.path.getsize(source) if os.path.isfile(source) else 0
+        with self.db.write() as conn:
+            conn.execute(
+                SQL_HOLD,
+                (
+                    item_id,
+                    transfer_id,
+                    relative,
+                    source,
+                    username,
+                    filename,
+                    code,
+                    why[:500],
+                    size,
+                    self.clock(),
+                ),
+            )
+        if os.path.lexists(source) or not os.path.lexists(target):
+            place(source, target, dir_mode=0o700)
+        self.metrics.quarantined.labels(code).inc()
+        log.info("quarantined", extra={"fields": {"path": relative, "code": code, "why": why}})
+        return relative
+
+    def quarantined(self, *, after: tuple[Any, ...] | None = None, limit: int = 50) -> list[dict[str, Any]]:
+        """One page of the quarantine, newest first."""
+        where, args = ("WHERE id < ?", (after[0],)) if after else ("", ())
+        rows = self.db.query(f"SELECT * FROM quarantine {where} ORDER BY id DESC LIMIT ?", (*args, limit))
+        return [_held_view(row, self.live().quarantine_dir) for row in rows]
+
+    def held(self, quarantine_id: int) -> dict[str, Any]:
+        row = self.db.query_one("SELECT * FROM quarantine WHERE id = ?", (quarantine_id,))
+        if row is None:
+            raise NotFound(f"no quarantined file {quarantine_id}", id=quarantine_id)
+        return _held_view(row, self.live().quarantine_dir)
+
+    def delete(self, quarantine_id: int) -> None:
+        """Delete a quarantined file and its record."""
+        held = self.held(quarantine_id)
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(library_file(self.live().quarantine_dir, held["path"]))
+        with self.db.write() as conn:
+            conn.execute("DELETE FROM quarantine WHERE id = ?", (quarantine_id,))
+            events.record(
+                conn,
+                "quarantine.deleted",
+                item_id=held["item_id"],
+                code=held["code"],
+                message=held["path"][:300],
+            )
+
+    def retry(self, quarantine_id: int) -> Outcome:
+        """Import a quarantined file for its item after all (the operator judges it right, or
+        changed an option): it is verified again against the item, then tagged and filed.
+        Invalid with the reason when it still fails; Conflict when its item is done or has a
+        download under way."""
+        held = self.held(quarantine_id)
+        if held["item_id"] is None:
+            raise Conflict("the file belongs to no wanted item; move it into the library by hand")
+        item = wanted.get(self.db, held["item_id"])
+        if item.state not in ("wanted", "found", "not_found", "failed", "paused"):
+            raise Conflict(
+                f"item {item.id} is {item.state}; retry when it is not being acquired", state=item.state
+            )
+        config = self.live()
+        path = library_file(config.quarantine_dir, held["path"])
+        if not os.path.isfile(path):
+            raise Conflict(f"the quarantined file {held['path']} is gone")
+        fmt = os.path.splitext(path)[1].lstrip(".").lower()
+        # A download must still be the size its transfer promised; a library file, as it is.
+        transfer = self.transfers.get(held["transfer_id"]) if held["transfer_id"] is not None else None
+        size = transfer.size if transfer is not None else os.path.getsize(path)
+        verdict = self._verify(path, item, fmt, size, config)
+        if not verdict.ok or verdict.info is None:
+            raise Invalid(f"the file still fails verification: {verdict.reason}", check=verdict.code)
+        relative, _ = self._make_room(item, verdict.info, config, source=path)
+        with self.db.write() as conn:
+            wanted.transition(
+                conn, item.id, "importing", "retry_quarantined", f"importing quarantined {held['path']}"
+            )
+            conn.execute("DELETE FROM quarantine WHERE id = ?", (quarantine_id,))
+            if held["username"] and held["filename"]:
+                conn.execute(
+                    "DELETE FROM bad_files WHERE username = ? AND filename = ?",
+                    (held["username"], held["filename"]),
+                )
+        return self._file(
+            wanted.get(self.db, item.id), path, relative, config, transfer_id=held["transfer_id"]
+        )
+
+    def wrong(self, item_id: int) -> wanted.Item:
+        """The item's file is not the recording: out of the library into quarantine, and the
+        item is wanted anew (see `Transfers.wrong`)."""
+        filed = self.db.query_one(
+            "SELECT * FROM library_tracks WHERE item_id = ? ORDER BY id DESC LIMIT 1", (item_id,)
+        )
+        with self.db.write() as conn:
+            self.transfers.wrong(conn, item_id)
+        if filed is not None:
+            self._set_aside_library(filed, "wrong", "marked wrong by the operator", item_id)
+        return wanted.get(self.db, item_id)
+
+    def library_root(self, config: Config) -> str:
+        return config.library_dir
+
+
+SQL_HOLD = """
+    INSERT INTO quarantine (item_id, transfer_id, path, origin, username, filename, code, reason, size, at)
+    VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+    ON CONFLICT (path) DO NOTHING
+"""
+
+
+def _held_view(row: Row, root: str) -> dict[str, Any]:
+    view = dict(row)
+    view["present"] = os.path.isfile(os.path.join(root, row["path"]))
+    return view
+
+
+def _leaf(filename: str) -> str:
+    return filename.replace("\\", "/").rsplit("/", 1)[-1]
+
+
+def _extension(filename: str) -> str:
+    return os.path.splitext(_leaf(filename))[1].lstrip(".").lower()
+
+
+def _name_fields(item: wanted.Item, fmt: str) -> dict[str, object]:
+    return {
+        "album_artist": item.album_artist or (item.artists[0] if item.artists else ""),
+        "artist": list(item.artists),
+        "album": item.album,
+        "title": item.title,
+        "year": item.release_date[:4],
+        "track_number": item.track_number,
+        "disc_number": item.disc_number,
+        "total_discs": item.disc_total,
+        "ext": fmt,
+    }
+
+
+def _number(value: int | None) -> int | None:
+    return value if value is not None and 1 <= value <= 0xFFFF else None
+
+
+def _tags(item: wanted.Item, cover: Cover | None) -> Tags:
+    track, disc = _number(item.track_number), _number(item.disc_number)
+    return Tags(
+        title=item.title,
+        artists=tuple(item.artists),
+        album=item.album,
+        album_artist=item.album_artist or (item.artists[0] if item.artists else ""),
+        track_number=track,
+        track_total=_number(item.track_total) if track else None,
+        disc_number=disc,
+        disc_total=_number(item.disc_total) if disc else None,
+        date=item.release_date,
+        isrc=item.isrc or "",
+        spotify_track_id=item.spotify_id or "",
+        spotify_album_id=item.spotify_album_id or "",
+        spotify_artist_ids=tuple(item.spotify_artist_ids),
+        cover=cover,
+    )

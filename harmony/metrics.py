@@ -219,7 +219,7 @@ class Metrics:
         )
         self.quarantined = Counter(
             "harmony_quarantined",
-            "Files set aside in quarantine, by reason (incomplete, duration, not_audio, duplicate, replaced, ...).",
+            "Files set aside in quarantine, by reason (incomplete, not_audio, duplicate, replaced, ...).",
             ["reason"],
             registry=self.registry,
         )

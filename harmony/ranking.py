@@ -298,6 +298,22 @@ def _gates(
 # --- order ----------------------------------------------------------------------------------------
 
 
+def quality_key(
+    fmt: str, bit_depth: int | None, sample_rate: int | None, bitrate_kbps: int | None, prefs: Preferences
+) -> tuple[int, ...]:
+    """How good a file on disk is, lower is better: its rung on the ladder, then its format's
+    place in the preferences, then bit depth, sample rate and bitrate. The import keeps the better
+    of two copies of one recording by this."""
+    file = File("", 0, fmt, bitrate_kbps, bit_depth, sample_rate, None, None)
+    tier = next(
+        (n for n, r in enumerate(prefs.ladder) if r.admits(fmt, file, bitrate_kbps)), len(prefs.ladder)
+    )
+    preference = prefs.formats.index(fmt) if fmt in prefs.formats else len(prefs.formats)
+    # A lossless file's bitrate says how well it compressed, not how good it is.
+    lossy_rate = 0 if fmt in LOSSLESS else -(bitrate_kbps or 0)
+    return (tier, preference, -(bit_depth or 0), -(sample_rate or 0), lossy_rate)
+
+
 def _quality(file: File, fmt: str, prefs: Preferences, wanted: Wanted) -> tuple[int, str]:
     seconds, estimated = _length(file, fmt)
     kbps = _kbps(file, seconds if not estimated else None) or _kbps(

@@ -14,6 +14,7 @@ make a `Completed, Errored` transfer transient while attempts remain (`Transfer.
 from __future__ import annotations
 
 import datetime as dt
+import json
 import re
 import threading
 import uuid
@@ -314,6 +315,21 @@ def parse_options(payload: object) -> Options:
     )
 
 
+def parse_completed_file(event: dict[str, Any]) -> tuple[str, str] | None:
+    """A `DownloadFileComplete` event's transfer id and local path, or None. Its `data` is a JSON
+    string (contract §A.7), parsed here so a malformed one is skipped, not raised."""
+    if event.get("type") != "DownloadFileComplete" or not isinstance(event.get("data"), str):
+        return None
+    try:
+        data = json.loads(event["data"])
+    except ValueError:
+        return None
+    data = as_dict(data)
+    transfer_id = as_str(as_dict(data.get("transfer")).get("id"))
+    local = as_str(data.get("localFilename"))
+    return (transfer_id, local) if transfer_id and local else None
+
+
 # --- the client --------------------------------------------------------------------------
 
 
@@ -440,6 +456,13 @@ class Slskd:
             if exc.details.get("status") != 500 or not remove:
                 raise
             self._call("DELETE", path, ok=(404,))
+
+    def completed_files(self, *, offset: int = 0, limit: int = 100) -> list[tuple[str, str]]:
+        """One page of slskd's event log (newest first) as `(transfer id, local path)` for each
+        `DownloadFileComplete`: the authoritative path of a finished download (contract §A.7).
+        Other events and malformed ones are skipped."""
+        raw = self._call("GET", f"/events?offset={offset}&limit={limit}")
+        return [pair for pair in map(parse_completed_file, dicts(raw)) if pair is not None]
 
     def remove_completed(self) -> None:
         self._call("DELETE", "/transfers/downloads/all/completed")

@@ -30,6 +30,7 @@ from __future__ import annotations
 import base64
 import contextlib
 import hashlib
+import logging
 import re
 import secrets
 import threading
@@ -37,7 +38,7 @@ import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
-from urllib.parse import urlencode
+from urllib.parse import urlencode, urlsplit
 
 from .db import Database
 from .errors import (
@@ -52,7 +53,13 @@ from .errors import (
 from .fields import as_bool, as_dict, as_int, as_list, as_opt_str, as_str, dicts, expect
 from .upstream import Upstream, clock_time
 
+log = logging.getLogger(__name__)
+
 SERVICE = "spotify"
+# Cover images come from Spotify's image CDN, not the API: a failure there must not cool the API down.
+SERVICE_IMAGES = "spotify_images"
+COVER_HOSTS = (".scdn.co", ".spotifycdn.com")
+COVER_CACHE = 8
 SCOPES = (
     "user-follow-read playlist-read-private playlist-read-collaborative user-library-read user-read-private"
 )
@@ -371,6 +378,7 @@ class Spotify:
         self._lock = threading.Lock()
         # One refresh of the user's token at a time; the others wait and use its result.
         self._refresh_lock = threading.Lock()
+        self._covers: dict[str, bytes] = {}  # url -> image, oldest first
 
     @property
     def configured(self) -> bool:
@@ -379,6 +387,32 @@ class Spotify:
     def _require_configured(self) -> None:
         if not self.configured:
             raise NotConfigured("Spotify is not configured: set spotify.client_id and spotify.client_secret")
+
+    # --- cover art ------------------------------------------------------------------------
+
+    def cover_image(self, url: str) -> bytes | None:
+        """The image at a cover URL from Spotify's metadata, or None when it cannot be had. Only
+        Spotify's image hosts (and the API's own host, which is where a test double serves
+        images) are asked: a URL from a payload never sends Harmony elsewhere. The last few
+        images are kept, so an album's tracks fetch its cover once."""
+        parts = urlsplit(url)
+        api_host = urlsplit(self.api).hostname
+        spotify_cdn = parts.scheme == "https" and (parts.hostname or "").endswith(COVER_HOSTS)
+        if not (spotify_cdn or (parts.hostname and parts.hostname == api_host)):
+            return None
+        with self._lock:
+            if url in self._covers:
+                return self._covers[url]
+        try:
+            data = self.upstream.request(SERVICE_IMAGES, "GET", url, headers={"Accept": "image/*"}).data
+        except (UpstreamUnavailable, UpstreamRejected) as exc:
+            log.info("cover_unavailable", extra={"fields": {"url": url[:200], "error": str(exc)}})
+            return None
+        with self._lock:
+            self._covers[url] = data
+            while len(self._covers) > COVER_CACHE:
+                self._covers.pop(next(iter(self._covers)))
+        return data
 
     # --- tokens ------------------------------------------------------------------------
 

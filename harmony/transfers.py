@@ -62,6 +62,10 @@ SQL_SEARCHED_AT = """
     SELECT searches.started_at FROM candidates JOIN searches ON searches.id = candidates.search_id
     WHERE candidates.id = ?
 """
+SQL_LAST_SUCCEEDED = (
+    "SELECT * FROM transfers WHERE item_id = ? AND outcome = 'succeeded' ORDER BY id DESC LIMIT 1"
+)
+SQL_BAD_PEERS = "SELECT count(DISTINCT username) AS n FROM bad_files WHERE item_id = ?"
 SQL_PEER = """
     INSERT INTO peers (username, updated_at) VALUES (?, ?)
     ON CONFLICT (username) DO NOTHING
@@ -109,6 +113,8 @@ class Download:
     finished_at: float | None
     outcome: str | None
     reason: str | None
+    local_path: str | None = None  # where slskd put the finished file (the import finds it)
+    library_path: str | None = None  # where the import filed it, relative to the library
 
     @classmethod
     def from_row(cls, row: Row) -> Download:
@@ -691,48 +697,79 @@ class Transfers:
             self._fail(conn, download, "cancelled", "cancelled by the operator", blame=False)
         return self.get(transfer_id)
 
-    def wrong(self, item_id: int) -> wanted.Item:
-        """The file an item got is not the right one: never take that file of that peer again,
-        and want the item anew (its blocklist stays)."""
-        with self.db.write() as conn:
-            item = wanted.get(self.db, item_id)
-            last = next(
-                iter(
-                    conn.execute(
-                        "SELECT * FROM transfers WHERE item_id = ? AND outcome = 'succeeded' "
-                        "ORDER BY id DESC LIMIT 1",
-                        (item_id,),
-                    )
-                ),
-                None,
-            )
-            if last is None:
-                raise Conflict(f"item {item_id} has no downloaded file to call wrong", state=item.state)
-            mark_bad(
-                conn,
-                last["username"],
-                last["filename"],
-                item_id,
-                "marked wrong by the operator",
-                self.clock(),
-            )
-            peer_failed(
-                conn,
-                last["username"],
-                "a file marked wrong",
-                self.live()["transfers.user_cooldown"],
-                self.clock(),
-            )
+    def file_rejected(self, conn: apsw.Connection, download: Download, code: str, why: str) -> None:
+        """The import refused the transfer's file: never take it again, cool its peer down, and
+        send the item to its next candidate; after `transfers.max_bad_peers` peers' files were
+        refused, the item waits for the operator instead (`failed`, code `needs_attention`)."""
+        now = self.clock()
+        config = self.live()
+        mark_bad(conn, download.username, download.filename, download.item_id, f"{code}: {why}", now)
+        peer_failed(
+            conn,
+            download.username,
+            f"a file failed verification ({code})",
+            config["transfers.user_cooldown"],
+            now,
+        )
+        self.metrics.cooldowns.inc()
+        self._update(conn, download.id, reason=f"file refused: {why}"[:500])
+        if download.item_id is None:
+            return
+        bad_peers = next(conn.execute(SQL_BAD_PEERS, (download.item_id,)))["n"]
+        if bad_peers >= config["transfers.max_bad_peers"]:
             wanted.transition(
                 conn,
-                item_id,
-                "wanted",
-                "wrong_file",
-                f"{_leaf(last['filename'])} from {last['username']} was the wrong file; searching again",
-                attempts=0,
-                data={"transfer_id": last["id"]},
+                download.item_id,
+                "failed",
+                "needs_attention",
+                f"files from {bad_peers} peers failed verification; the last ({download.username}): {why}"[
+                    :300
+                ],
+                next_action="pick a candidate, or retry to search again (refused files stay refused)",
+                data={"transfer_id": download.id, "check": code},
+                now=now,
             )
-        return wanted.get(self.db, item_id)
+            return
+        wanted.transition(
+            conn,
+            download.item_id,
+            "found",
+            f"bad_{code}",
+            f"{_leaf(download.filename)} from {download.username} failed verification: {why}"[:300],
+            next_action="try the next candidate of the same search",
+            data={"transfer_id": download.id, "check": code},
+            now=now,
+        )
+        self.metrics.fall_throughs.inc()
+        self.queue.enqueue(
+            JOB, {"item_id": download.item_id}, key=f"transfer:{download.item_id}", priority=10
+        )
+
+    def wrong(self, conn: apsw.Connection, item_id: int) -> Download:
+        """In the caller's transaction: the file the item got is not the right one. Never take
+        that file of that peer again, cool the peer down, and want the item anew (refused files
+        stay refused). Returns the transfer that brought the file; Conflict when none did."""
+        now = self.clock()
+        item = wanted.get(self.db, item_id)
+        last = next(iter(conn.execute(SQL_LAST_SUCCEEDED, (item_id,))), None)
+        if last is None:
+            raise Conflict(f"item {item_id} has no downloaded file to call wrong", state=item.state)
+        download = Download.from_row(last)
+        mark_bad(conn, download.username, download.filename, item_id, "marked wrong by the operator", now)
+        peer_failed(
+            conn, download.username, "a file marked wrong", self.live()["transfers.user_cooldown"], now
+        )
+        wanted.transition(
+            conn,
+            item_id,
+            "wanted",
+            "wrong_file",
+            f"{_leaf(download.filename)} from {download.username} was the wrong file; searching again",
+            attempts=0,
+            data={"transfer_id": download.id},
+            now=now,
+        )
+        return download
 
 
 def _state(transfer: SlskdTransfer) -> str:

@@ -50,12 +50,13 @@ IN_FLIGHT = frozenset({"queued", "downloading", "downloaded", "importing"})
 # Where an item may go from each state. Acquisition moves it forward; a fall-through to the
 # next candidate goes back to `found`; retry, unskip and "wrong file" go back to `wanted`.
 TRANSITIONS: dict[str, frozenset[str]] = {
-    "wanted": frozenset({"searching", "skipped", "paused", "failed", "done"}),
+    # `importing` from a resting state: the operator imports a quarantined file after all.
+    "wanted": frozenset({"searching", "skipped", "paused", "failed", "done", "importing"}),
     "searching": frozenset({"searching", "found", "not_found", "wanted", "skipped", "paused", "failed"}),
     "found": frozenset(
-        {"found", "queued", "searching", "not_found", "wanted", "skipped", "paused", "failed"}
+        {"found", "queued", "searching", "not_found", "wanted", "skipped", "paused", "failed", "importing"}
     ),
-    "not_found": frozenset({"searching", "wanted", "skipped", "paused", "failed"}),
+    "not_found": frozenset({"searching", "wanted", "skipped", "paused", "failed", "importing"}),
     "queued": frozenset(
         {
             "queued",
@@ -75,9 +76,9 @@ TRANSITIONS: dict[str, frozenset[str]] = {
     "downloaded": frozenset({"importing", "found", "searching", "wanted", "failed", "done"}),
     "importing": frozenset({"importing", "done", "found", "searching", "wanted", "failed"}),
     "done": frozenset({"wanted"}),
-    "failed": frozenset({"wanted", "skipped"}),
+    "failed": frozenset({"wanted", "skipped", "importing"}),
     "skipped": frozenset({"wanted"}),
-    "paused": frozenset({"wanted", "skipped"}),
+    "paused": frozenset({"wanted", "skipped", "importing"}),
 }
 SOURCE_KINDS = ("release", "playlist", "manual")
 SOURCE_RANK = {"manual": 3, "playlist": 2, "release": 1}
@@ -98,12 +99,16 @@ SQL_OWNED = """
        OR (identity = ? AND (duration_ms = 0 OR ? = 0 OR abs(duration_ms - ?) <= ?))
     LIMIT 1
 """
+# An id is never given twice, even after the newest item was deleted: it names the item's
+# history in the activity feed (and in the library index and the quarantine), which outlive it.
 SQL_INSERT = """
-    INSERT INTO wanted_items (spotify_id, isrc, identity, title, artists, album, album_artist,
+    INSERT INTO wanted_items (id, spotify_id, isrc, identity, title, artists, album, album_artist,
         spotify_album_id, spotify_artist_ids, track_number, track_total, disc_number, disc_total,
         duration_ms, release_date, explicit, cover_url, state, state_since, reason_code, reason,
         next_action, source_rank, created_at, updated_at)
-    VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+    VALUES (max(coalesce((SELECT max(id) FROM wanted_items), 0),
+                coalesce((SELECT max(item_id) FROM events WHERE item_id IS NOT NULL), 0)) + 1,
+        ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
     RETURNING *
 """
 SQL_ADD_SOURCE = """

@@ -29,7 +29,7 @@ if TYPE_CHECKING:
 
 
 def register(app: bottle.Bottle, ctx: Context) -> None:
-    db, searcher, downloads = ctx.db, ctx.searcher, ctx.transfers
+    db, searcher, downloads, importer = ctx.db, ctx.searcher, ctx.transfers, ctx.importer
 
     def candidates(item_id: str) -> dict[str, Any]:
         number = path_id(item_id, "item_id")
@@ -51,7 +51,7 @@ def register(app: bottle.Bottle, ctx: Context) -> None:
 
     def wrong(item_id: str) -> dict[str, Any]:
         json_body(allowed=())
-        return downloads.wrong(path_id(item_id, "item_id")).to_dict()
+        return importer.wrong(path_id(item_id, "item_id")).to_dict()
 
     def list_downloads() -> dict[str, Any]:
         limit, after = page_params()

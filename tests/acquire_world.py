@@ -12,13 +12,15 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
+from client import Client
 from conftest import make_config
 
-from harmony import wanted
+from harmony import auth, wanted
 from harmony.context import Context, opened
 from harmony.fakes import Fakes, start_fakes
 from harmony.fakes.peers import SharedFile
 from harmony.wanted import Source
+from harmony.web import make_app
 
 
 @dataclass
@@ -80,8 +82,9 @@ class World:
         return int(self.ctx.db.scalar("SELECT count(*) FROM search_spend"))
 
 
-def track_shared_by(fakes: Fakes, *usernames: str) -> str:
-    """A catalogue track (of a released album) that every one of `usernames` shares as the original."""
+def track_shared_by(fakes: Fakes, *usernames: str, album_type: str = "album") -> str:
+    """A catalogue track (of a released album, or `album_type`) that every one of `usernames`
+    shares as the original."""
     cat = fakes.catalogue
     sets = []
     for username in usernames:
@@ -95,7 +98,7 @@ def track_shared_by(fakes: Fakes, *usernames: str) -> str:
         if (
             track.isrc in common
             and not album.future
-            and album.album_type == "album"
+            and album.album_type == album_type
             and album.duplicate_of is None
         ):
             return track.id
@@ -109,11 +112,16 @@ def world(tmp_path: Any, **options: str) -> Iterator[World]:
         flags = {"spotify_rate": "50", "search_timeout": "5s", "jobs_max_attempts": "20", **options}
         with opened(make_config(tmp_path, fakes, **flags)) as ctx:
             w = World(ctx, fakes, time.time())
-            for part in (ctx.searcher, ctx.searcher.budget, ctx.transfers):
+            for part in (ctx.searcher, ctx.searcher.budget, ctx.transfers, ctx.importer):
                 part.clock = w.clock
             yield w
     finally:
         fakes.stop()
+
+
+def admin(w: World) -> Client:
+    """An API client of the world's Harmony, with an admin key."""
+    return Client(make_app(w.ctx), auth.create_key(w.ctx.db, "admin", "admin")[0])
 
 
 def manual() -> Source:

@@ -61,14 +61,16 @@ def pick(w: World, item: wanted.Item, username: str) -> dict[str, Any]:
 def test_a_wanted_track_is_found_downloaded_and_handed_to_import(tmp_path: Any) -> None:
     with world(tmp_path) as w:
         item = w.want(track_shared_by(w.fakes, "vinylvault"))
-        done = w.until(item.id, {"downloaded"})
+        done = w.until(item.id, {"done"})
         transfer = w.transfers(item.id)[-1]
         assert transfer["outcome"] == "succeeded" and transfer["bytes"] == transfer["size"]
-        assert done.reason_code == "downloaded" and w.spent() == 1
+        assert done.reason_code == "imported" and w.spent() == 1
         jobs = w.ctx.queue.list_jobs(type="import")
         assert [job.payload for job in jobs] == [{"transfer_id": transfer["id"]}]
         history = [(e.kind, e.code) for e in reversed(events.list_events(w.ctx.db, item_id=item.id))]
         assert ("search.started", "primary") in history and ("search.result", "primary") in history
+        codes = [code for kind, code in history if kind == "item.state"]
+        assert codes[-3:] == ["downloaded", "importing", "imported"], codes
         sample = w.ctx.metrics.registry.get_sample_value
         assert sample("harmony_search_to_enqueue_seconds_count") == 1
         assert sample("harmony_transfers_started_total") == 1
@@ -88,7 +90,7 @@ def test_a_stalled_transfer_falls_through_to_the_next_candidate_without_a_new_se
         assert first["id"] == stalled["id"] and first["outcome"] in ("stalled_no_progress", "timed_out")
         assert second["username"] != "staller"
         assert w.spent() == spent  # the next candidate of the same search: no search spent
-        assert w.until(item.id, {"downloaded"}).state == "downloaded"
+        assert w.until(item.id, {"done"}).state == "done"
 
 
 def test_a_remote_queue_that_stops_improving_falls_through(tmp_path: Any) -> None:
@@ -102,7 +104,7 @@ def test_a_remote_queue_that_stops_improving_falls_through(tmp_path: Any) -> Non
                 break
         first = w.transfers(item.id)[0]
         assert first["username"] == "queue_queen" and first["outcome"] == "stalled_queue"
-        assert w.until(item.id, {"downloaded"}).state == "downloaded"
+        assert w.until(item.id, {"done"}).state == "done"
         assert (
             w.ctx.metrics.registry.get_sample_value("harmony_transfer_stalls_total", {"kind": "queue"}) == 1
         )
@@ -126,7 +128,7 @@ def test_rejecting_and_offline_peers_are_cooled_down(tmp_path: Any) -> None:
         from harmony import transfers
 
         assert {"grumpy", "ghost_peer"} <= transfers.user_context(w.ctx.db, item.id, w.now).cooling
-        assert w.until(item.id, {"downloaded"}).state == "downloaded"
+        assert w.until(item.id, {"done"}).state == "done"
 
 
 def test_slskd_down_for_a_minute_changes_nothing_and_loses_nothing(tmp_path: Any) -> None:
@@ -148,7 +150,7 @@ def test_slskd_down_for_a_minute_changes_nothing_and_loses_nothing(tmp_path: Any
         assert after == before
         w.fakes.slskd.start()
         w.fakes.clock.advance(600)  # slowpoke's file arrives meanwhile
-        assert w.until(item.id, {"downloaded"}, seconds=30).state == "downloaded"
+        assert w.until(item.id, {"done"}, seconds=30).state == "done"
         assert len(w.transfers(item.id)) == 1
 
 

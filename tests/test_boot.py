@@ -363,9 +363,82 @@ def test_kill_9_mid_transfer_reattaches_within_one_poll(tmp_path, fakes) -> None
         assert api(port, key, "GET", f"/api/v1/wanted/{item_id}")[1]["state"] == "downloading"
         fakes.clock.advance(3600)  # the slow peer finishes
 
-        def downloaded() -> Any:
-            return api(port, key, "GET", f"/api/v1/wanted/{item_id}")[1]["state"] == "downloaded"
+        def filed() -> Any:
+            return api(port, key, "GET", f"/api/v1/wanted/{item_id}")[1]["state"] == "done"
 
-        wait_for(downloaded, 10, "the item downloaded")
+        wait_for(filed, 10, "the item downloaded and imported")
         rows = api(port, key, "GET", f"/api/v1/downloads?item={item_id}")[1]["items"]
         assert [row["outcome"] for row in rows] == ["succeeded"]
+        assert os.path.isfile(os.path.join(tmp_path, "library", rows[0]["library_path"]))
+
+
+def test_kill_9_during_imports_leaves_one_complete_file_per_item(tmp_path, fakes) -> None:
+    """Killed at random moments while an album's tracks are downloaded and imported, Harmony
+    ends with each track filed once, complete and tagged, and an index that agrees with the disk."""
+    import random
+
+    from harmony import tags
+
+    cat = fakes.catalogue
+    vinyl = {f.track_id for f in fakes.slskd_state.peers["vinylvault"].files if f.track_id}
+    album = next(
+        a
+        for a in sorted(cat.albums.values(), key=lambda a: a.id)
+        if a.album_type == "album"
+        and not a.future
+        and a.duplicate_of is None
+        and len(cat.album_tracks(a)) >= 8
+        and {t.id for t in cat.album_tracks(a)} <= vinyl
+    )
+    port = free_port()
+    env = {config.BY_KEY[key].env: value for key, value in fake_options(fakes).items()}
+    argv = ("serve", "--data-dir", str(tmp_path), "--server-port", str(port))
+    argv += ("--transfers-poll-interval", "1s", "--search-timeout", "5s", "--jobs-workers", "2")
+    rng = random.Random(7)
+    with harmony(*argv, env=env) as proc:
+        key = proc.stdout.readline().rsplit(" ", 1)[1].strip()  # type: ignore[union-attr]
+        wait_until(f"http://127.0.0.1:{port}/live", 200)
+        for name in fakes.slskd_state.peers:
+            if name != "vinylvault":
+                api(port, key, "POST", "/api/v1/users/blocked", {"username": name})
+        body = api(port, key, "POST", "/api/v1/wanted", {"spotify": f"spotify:album:{album.id}"})[1]
+        items = [row["id"] for row in body["items"]]
+
+    def states() -> list[str]:
+        fakes.clock.advance(2)
+        try:
+            page = api(port, key, "GET", "/api/v1/wanted?limit=100")
+        except OSError:  # a slow answer on a loaded machine: ask again
+            return []
+        return [row["state"] for row in (page[1]["items"] if page[0] == 200 else []) if row["id"] in items]
+
+    for _ in range(3):  # killed as soon as imports are happening, and a little later
+        with harmony(*argv, env=env) as proc:
+            wait_until(f"http://127.0.0.1:{port}/live", 200)
+            wait_for(lambda: {"downloaded", "importing", "done"} & set(states()), 60, "imports")
+            time.sleep(rng.uniform(0.0, 0.4))
+            proc.kill()
+            proc.wait()
+    with harmony(*argv, env=env):
+        wait_until(f"http://127.0.0.1:{port}/live", 200)
+        wait_for(lambda: set(states()) == {"done"}, 90, "every track filed")
+        rows = api(port, key, "GET", "/api/v1/library/tracks?limit=100")[1]["items"]
+        downloads = api(port, key, "GET", "/api/v1/downloads?limit=100")[1]["items"]
+    library = os.path.join(tmp_path, "library")
+    on_disk = sorted(
+        os.path.relpath(os.path.join(folder, name), library)
+        for folder, _, names in os.walk(library)
+        for name in names
+        if name != "cover.jpg"
+    )
+    assert on_disk == sorted(row["path"] for row in rows), "the index agrees with the disk"
+    assert len(on_disk) == len(items) == len(cat.album_tracks(album)), "one file per track"
+    for path in on_disk:
+        info = tags.audio_info(os.path.join(library, path))
+        assert info.format == "flac" and tags.read_tags(os.path.join(library, path)).spotify_track_id
+    moved = [
+        row["local_path"] for row in downloads if row["item_id"] in items and row["outcome"] == "succeeded"
+    ]
+    assert len(moved) == len(items) and not [path for path in moved if os.path.exists(path)], (
+        "moved, not copied"
+    )

@@ -4,15 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from acquire_world import track_shared_by, world
-from client import Client
+from acquire_world import admin, track_shared_by, world
 
-from harmony import auth, wanted
-from harmony.web import make_app
-
-
-def admin(w: Any) -> Client:
-    return Client(make_app(w.ctx), auth.create_key(w.ctx.db, "admin", "admin")[0])
+from harmony import wanted
 
 
 def test_an_item_from_want_to_download_through_the_api(tmp_path: Any) -> None:
@@ -20,7 +14,7 @@ def test_an_item_from_want_to_download_through_the_api(tmp_path: Any) -> None:
         client = admin(w)
         item = w.want(track_shared_by(w.fakes, "vinylvault"))
         assert client.post(f"/api/v1/wanted/{item.id}/search").status == 202
-        w.until(item.id, {"downloaded"})
+        w.until(item.id, {"done"})
         candidates = client.get(f"/api/v1/wanted/{item.id}/candidates").json
         assert candidates["items"][0]["rank"] == 1 and candidates["items"][0]["reasons"]
         assert candidates["searches"][0]["variant"] == "primary"

@@ -77,10 +77,12 @@ def mp3(
     sample_rate: int = 44100,
     tags: Mapping[str, str] | None = None,
     complete: bool = False,
+    padding: int = 0,
 ) -> bytes:
     """A constant-bitrate MP3 of `duration` seconds (rounded to whole frames) at `bitrate` kbps.
 
-    Only a few silent frames follow the `Info` frame unless `complete`, which writes every frame."""
+    Only a few silent frames follow the `Info` frame unless `complete`, which writes every frame.
+    `padding` zero bytes end the ID3v2 tag (an ID3v2 tag is written for them even without tags)."""
     if bitrate not in MP3_BITRATES or sample_rate not in _MP3_SAMPLE_RATES or duration <= 0:
         raise ValueError("unsupported MP3 parameters")
     frames = max(1, round(duration * sample_rate / _SAMPLES_PER_FRAME))
@@ -91,10 +93,11 @@ def mp3(
     info = b"Info" + struct.pack(">III", 0x3, frames, stream_bytes)
     first = header + b"\x00" * _SIDE_INFO_STEREO + info
     first += b"\x00" * (frame_len - len(first))
+    id3 = _id3(tags or {}, padding)
     if complete:
-        return _id3(tags or {}) + first + _mp3_stream(frames, bitrate, sample_rate)
+        return id3 + first + _mp3_stream(frames, bitrate, sample_rate)
     silent = (header + b"\x00" * (frame_len - 4)) * _SILENT_FRAMES
-    return _id3(tags or {}) + first + silent
+    return id3 + first + silent
 
 
 def m4a(
@@ -169,12 +172,17 @@ def ogg_opus(
     return _ogg(serial, groups)
 
 
+TAG_PADDING = 2048
+
+
 def render(fmt: str, duration: float, *, bitrate: int = 320, tags: Mapping[str, str] | None = None) -> bytes:
-    """`flac()` or `mp3()` by format name ("flac" or "mp3"). FLAC files grow by 16 bytes per second."""
+    """`flac()` or `mp3()` by format name ("flac" or "mp3"). FLAC files grow by 16 bytes per second.
+    Both carry a few KiB of tag padding, as encoders leave, so rewriting their tags (the import
+    does) happens in place and a sparse stand-in file stays sparse."""
     if fmt == "flac":
-        return flac(duration, tags=tags, padding=int(duration * 16))
+        return flac(duration, tags=tags, padding=TAG_PADDING + int(duration * 16))
     if fmt == "mp3":
-        return mp3(duration, bitrate=bitrate, tags=tags)
+        return mp3(duration, bitrate=bitrate, tags=tags, padding=TAG_PADDING)
     raise ValueError(f"unsupported format {fmt!r}")
 
 
@@ -299,7 +307,7 @@ _ID3_FRAMES = {
 }
 
 
-def _id3(tags: Mapping[str, str]) -> bytes:
+def _id3(tags: Mapping[str, str], padding: int = 0) -> bytes:
     body = b""
     for key, value in tags.items():
         frame_id = _ID3_FRAMES.get(key.lower())
@@ -307,8 +315,9 @@ def _id3(tags: Mapping[str, str]) -> bytes:
             continue
         data = b"\x03" + value.encode()  # encoding 3 = UTF-8 (ID3v2.4)
         body += frame_id.encode() + _syncsafe(len(data)) + b"\x00\x00" + data
-    if not body:
+    if not body and not padding:
         return b""
+    body += b"\x00" * padding
     return b"ID3\x04\x00\x00" + _syncsafe(len(body)) + body
 
 

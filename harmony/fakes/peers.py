@@ -11,7 +11,9 @@ Behaviours (`Peer.behaviour`) drive the fake transfers in `slskd_transfers.py`:
 `fast`, `slow` (low speed), `queued` (waits in the remote queue for `queue_seconds` first),
 `offline` (answered searches, but enqueue fails as for an offline user), `rejects`
 (`Completed, Rejected`), `stalls` (bytes stop growing part-way, then the inactivity timeout),
-`fails` (`Completed, Errored`), `unresponsive` (never acknowledges an enqueue).
+`fails` (`Completed, Errored`), `unresponsive` (never acknowledges an enqueue), and two that
+transfer normally but leave a damaged file on disk: `corrupt` (bytes that are not audio) and
+`truncates` (the file cut short while slskd reports every byte).
 
 Peers whose usernames real clients get wrong (`/`, `%`, `+`, a space, non-ASCII, emoji), and
 peers with unusual search answers (FLAC with a bitrate, VBR MP3s, a peer answering twice, one
@@ -30,7 +32,18 @@ from functools import lru_cache
 from harmony.fakes import audio
 from harmony.fakes.catalogue import Album, Catalogue, Track
 
-BEHAVIOURS = ("fast", "slow", "queued", "offline", "rejects", "stalls", "fails", "unresponsive")
+BEHAVIOURS = (
+    "fast",
+    "slow",
+    "queued",
+    "offline",
+    "rejects",
+    "stalls",
+    "fails",
+    "unresponsive",
+    "corrupt",
+    "truncates",
+)
 # Usernames Soulseek allows and URLs must encode; each shares a little, answers searches and serves.
 ODD_USERNAMES = ("Lo/Fi fan", "100% vinyl", "a+b=flac", "space cadet", "Søren Ødegård", "🎧 night owl")
 _WORD = re.compile(r"\w+", re.UNICODE)
@@ -211,6 +224,7 @@ def build(catalogue: Catalogue, seed: int = 1) -> dict[str, Peer]:
             peer.files += b.album(album, fmt, style=rng.choice(_STYLES), share=f"@@share{n}")
         by_name[peer.username] = peer
     by_name.update((p.username, p) for p in _unusual_peers(b, past, seed))
+    by_name.update((p.username, p) for p in _damaging_peers(b, catalogue, past))
     return by_name
 
 
@@ -237,6 +251,26 @@ def _unusual_peers(b: _ShareBuilder, past: list[Album], seed: int) -> list[Peer]
         echo.files += b.album(album, "flac", style="year_dash", share="@@echo")
         vault.locked += b.album(album, "flac", style="year_dash", share="@@vault")
     return [*peers, vbr, hifi, echo, vault]
+
+
+# Whose recent singles the damaging peers share: artists the demo follows, so the demo shows a
+# bad file set aside and the item completed from another peer; no other share is touched.
+DAMAGED_ARTISTS = {"bitrot": ("Aurora Vale", "Mørkeskog"), "truncator": ("Sigrún Hólm",)}
+
+
+def _damaging_peers(b: _ShareBuilder, catalogue: Catalogue, past: list[Album]) -> list[Peer]:
+    """Fast peers with a free slot (so they rank first) whose files pass every search-time check
+    but fail verification on disk: `bitrot` serves bytes that are not audio, `truncator` a file
+    cut short while slskd reports it complete."""
+    out = []
+    for username, behaviour in (("bitrot", "corrupt"), ("truncator", "truncates")):
+        peer = Peer(username, behaviour, 5_000_000, response_delay=0.2)
+        for album in past:
+            artist = catalogue.artists[album.artist_ids[0]].name
+            if artist in DAMAGED_ARTISTS[username] and album.album_type == "single":
+                peer.files += b.album(album, "flac", style="year_dash", share=f"@@{username}")
+        out.append(peer)
+    return out
 
 
 def _replace(f: SharedFile, **changes: object) -> SharedFile:

@@ -162,8 +162,11 @@ class SlskdState:
             target = os.path.join(directory, f"{stem}_{ticks}{ext}")
         fd, tmp = tempfile.mkstemp(dir=directory, prefix=".", suffix=".part")
         with os.fdopen(fd, "wb") as fh:
-            fh.write(peerlib.file_bytes(transfer.shared))
+            if transfer.behaviour != "corrupt":
+                fh.write(peerlib.file_bytes(transfer.shared))
             fh.truncate(transfer.shared.size)  # the advertised size, as zeros: sparse, so it costs no disk
+            if transfer.behaviour == "truncates":
+                fh.truncate(transfer.shared.size * 3 // 5)
             fh.flush()
             os.fsync(fh.fileno())
         os.replace(tmp, target)

@@ -32,6 +32,7 @@ from typing import TYPE_CHECKING, Any
 
 import bottle
 
+from harmony.fakes import audio
 from harmony.fakes import peers as peerlib
 from harmony.fakes.peers import SharedFile
 from harmony.fakes.slskd_wire import (
@@ -395,5 +396,6 @@ def _grouped(
 def _paced(speed: int, shared: SharedFile | None) -> int:
     if shared is None:
         return speed
-    stand_in = len(peerlib.file_bytes(shared))
+    # The stand-in's tag padding is room for the importer's tags, not audio: it takes no time.
+    stand_in = len(peerlib.file_bytes(shared)) - audio.TAG_PADDING
     return max(1, round(speed * shared.size / max(stand_in, 1)))
