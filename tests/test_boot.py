@@ -442,3 +442,41 @@ def test_kill_9_during_imports_leaves_one_complete_file_per_item(tmp_path, fakes
     assert len(moved) == len(items) and not [path for path in moved if os.path.exists(path)], (
         "moved, not copied"
     )
+
+
+def test_a_real_process_files_a_track_past_a_truncated_download_and_knows_it_owns_it(tmp_path, fakes) -> None:
+    from acquire_world import track_shared_by
+
+    from harmony import tags
+
+    track = track_shared_by(fakes, "truncator", "vinylvault", album_type="single")
+    port = free_port()
+    env = {config.BY_KEY[key].env: value for key, value in fake_options(fakes).items()}
+    argv = ("serve", "--data-dir", str(tmp_path), "--server-port", str(port))
+    with harmony(*argv, "--transfers-poll-interval", "1s", "--search-timeout", "5s", env=env) as proc:
+        key = proc.stdout.readline().rsplit(" ", 1)[1].strip()  # type: ignore[union-attr]
+        wait_until(f"http://127.0.0.1:{port}/live", 200)
+        for name in fakes.slskd_state.peers:
+            if name not in ("truncator", "vinylvault"):
+                api(port, key, "POST", "/api/v1/users/blocked", {"username": name})
+        status, body = api(port, key, "POST", "/api/v1/wanted", {"spotify": f"spotify:track:{track}"})
+        assert status == 201
+        item_id = body["items"][0]["id"]
+
+        def done() -> Any:
+            fakes.clock.advance(2)
+            return api(port, key, "GET", f"/api/v1/wanted/{item_id}")[1]["state"] == "done"
+
+        wait_for(done, 60, "the track filed")
+        [held] = api(port, key, "GET", "/api/v1/quarantine")[1]["items"]
+        assert (held["code"], held["username"], held["item_id"]) == ("incomplete", "truncator", item_id)
+        [filed] = api(port, key, "GET", "/api/v1/library/tracks")[1]["items"]
+        written = tags.read_tags(os.path.join(tmp_path, "library", filed["path"]))
+        assert written.spotify_track_id == track and written.cover is not None
+        # Wanted again (the first item forgotten): the library has it, so nothing is downloaded.
+        assert api(port, key, "DELETE", f"/api/v1/wanted/{item_id}")[0] == 204
+        status, body = api(port, key, "POST", "/api/v1/wanted", {"spotify": f"spotify:track:{track}"})
+        again = body["items"][0]
+        assert (status, again["outcome"], again["state"]) == (201, "owned", "done")
+        assert api(port, key, "GET", f"/api/v1/downloads?item={again['id']}")[1]["items"] == []
+        stop_within(proc, 10)
