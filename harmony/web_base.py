@@ -93,6 +93,9 @@ NAV: list[tuple[str, str, str, str]] = [
     ("dashboard", "/ui/", "Dashboard", "read"),
     ("watchlist", "/ui/watchlist", "Watchlist", "read"),
     ("wanted", "/ui/wanted", "Wanted", "read"),
+    ("downloads", "/ui/downloads", "Downloads", "read"),
+    ("library", "/ui/library", "Library", "read"),
+    ("quarantine", "/ui/quarantine", "Quarantine", "read"),
     ("playlists", "/ui/playlists", "Playlists", "read"),
     ("activity", "/ui/activity", "Activity", "read"),
     ("jobs", "/ui/jobs", "Jobs", "read"),
@@ -337,6 +340,33 @@ def span(seconds: float) -> str:
     return f"{int(seconds)}s"
 
 
+def countdown(seconds: float) -> str:
+    """`45s`, `4m 05s`, `2h 10m`, `3d 4h`: the two largest units, for a time that ticks down."""
+    left = max(0, int(seconds))
+    days, rest = divmod(left, 86400)
+    hours, rest = divmod(rest, 3600)
+    minutes, secs = divmod(rest, 60)
+    if days:
+        return f"{days}d {hours}h"
+    if hours:
+        return f"{hours}h {minutes:02d}m"
+    if minutes:
+        return f"{minutes}m {secs:02d}s"
+    return f"{secs}s"
+
+
+def nbytes(count: float | None) -> str:
+    """A size as `812 B`, `4.2 kB`, `38.1 MB`, `1.4 GB` (powers of 1,000, as slskd shows them)."""
+    if count is None:
+        return "—"
+    value, unit = float(count), "B"
+    for bigger in ("kB", "MB", "GB"):
+        if abs(value) < 1000:
+            break
+        value, unit = value / 1000, bigger
+    return f"{value:.0f} B" if unit == "B" else f"{value:.1f} {unit}"
+
+
 def when(then: float | None) -> str:
     """A UTC time as `2026-05-01 14:03`; an em dash for never."""
     if not then:
@@ -388,10 +418,16 @@ def _take_flash() -> tuple[str, str] | None:
     return kind, text[:500]
 
 
+def take_flash() -> tuple[str, str] | None:
+    """The message the last action left for this page, taken now: for a page that shows it next
+    to what it concerns (it then passes `flash=()` to `render`, so it is not shown twice)."""
+    return _take_flash()
+
+
 def render(template: str, *, fragments: Mapping[str, str] | None = None, **values: Any) -> str:
     """An HTML page from `templates/<template>.tpl`, with the security headers every page
-    carries. Templates get `version`, `now`, `ago`, `span`, `when`, `url`, the signed-in
-    `user`, `can`, `csrf`, `nav`, `here` and a `flash` message besides `values`.
+    carries. Templates get `version`, `now`, `ago`, `span`, `countdown`, `nbytes`, `when`, `url`,
+    the signed-in `user`, `can`, `csrf`, `nav`, `here` and a `flash` message besides `values`.
 
     `fragments` maps element ids to partials (`{"wanted-table": "_wanted_table"}`): an htmx
     request that targets one of them gets that partial alone."""
@@ -411,7 +447,8 @@ def render(template: str, *, fragments: Mapping[str, str] | None = None, **value
     user = signed_in()
     session = request.environ.get("harmony.session")
     role = user["role"] if user else None
-    last_flash = [values.pop("flash", None) or _take_flash()]
+    given = values.pop("flash", None)  # a message to show, or () for none
+    last_flash = [given if given is not None else _take_flash()]
     html = str(
         bottle.template(
             template,
@@ -419,6 +456,8 @@ def render(template: str, *, fragments: Mapping[str, str] | None = None, **value
             version=__version__,
             ago=ago,
             span=span,
+            countdown=countdown,
+            nbytes=nbytes,
             when=when,
             url=url,
             badge=badge,

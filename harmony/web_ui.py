@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 import bottle
 from bottle import HTTPResponse, request
 
-from . import auth, events, wanted
+from . import auth, events, wanted, web_downloads
 from .errors import BadInput, Forbidden, TooManyRequests, Unauthorized
 from .web_base import (
     LOGIN_PATH,
@@ -41,6 +41,7 @@ if TYPE_CHECKING:
     from .context import Context
 
 CHART_DAYS = 30
+DASHBOARD_TRANSFERS = 5  # transfers under way shown on the dashboard; the downloads page has all
 ACTIVITY_KINDS = ("item.", "artist.", "release.", "playlist.")
 
 
@@ -146,9 +147,11 @@ def register(app: bottle.Bottle, ctx: Context) -> None:
         now = time.time()
         ready, checks = ctx.health.report()
         counts = wanted.counts_by_state(db)
+        moving = ctx.transfers.list_downloads(active=True, limit=DASHBOARD_TRANSFERS + 1)
+        config = ctx.config
         return render(
             "dashboard",
-            fragments={"live": "_dashboard_live"},
+            fragments={"live": "_dashboard_live", "dashboard-transfers": "_dashboard_transfers"},
             title="Dashboard",
             section="dashboard",
             now=now,
@@ -163,6 +166,13 @@ def register(app: bottle.Bottle, ctx: Context) -> None:
             jobs=ctx.queue.stats()["by_state"],
             recent=event_rows(db, events.list_events(db, limit=12)),
             chart=done_chart(db, now),
+            budget=ctx.searcher.budget.status(now),
+            transfers=moving[:DASHBOARD_TRANSFERS],
+            more_transfers=len(moving) > DASHBOARD_TRANSFERS,
+            transfer_counts=ctx.transfers.counts(),
+            titles=wanted.titles(db, [d.item_id for d in moving if d.item_id]),
+            give_up=lambda download: web_downloads.give_up(download, config),
+            leaf=web_downloads.leaf,
         )
 
     def activity() -> str:

@@ -15,9 +15,9 @@ The wanted pages (the UI section at the end):
 
 GET    /ui/wanted                     the same filters as the API, in the URL
 POST   /ui/wanted                     want a track or an album (form: spotify)
-GET    /ui/wanted/{id}                the item, its sources and its history
+GET    /ui/wanted/{id}                the item, its sources, candidates, downloads and history
 POST   /ui/wanted/{id}                set its priority
-POST   /ui/wanted/{id}/{action}       retry, skip or unskip
+POST   /ui/wanted/{id}/{action}       retry, skip, unskip, search (now) or wrong (file)
 """
 
 from __future__ import annotations
@@ -27,13 +27,14 @@ from typing import TYPE_CHECKING, Any
 import bottle
 from bottle import HTTPResponse
 
-from . import events, playlists, wanted, watchlist
-from .errors import BadInput
+from . import events, playlists, wanted, watchlist, web_downloads
+from .errors import BadInput, TooManyRequests
 from .web_base import (
     action as form_action,
 )
 from .web_base import (
     choice_param,
+    countdown,
     encode_cursor,
     event_rows,
     form_int,
@@ -45,13 +46,18 @@ from .web_base import (
     path_id,
     render,
     str_param,
+    when,
 )
 
 if TYPE_CHECKING:
     from .context import Context
 
 SEARCH_KINDS = ("track", "album", "artist")
-ACTIONS = ("retry", "skip", "unskip")
+ACTIONS = ("retry", "skip", "unskip", "search", "wrong")
+# What each action's button says.
+LABELS = {"retry": "Retry", "skip": "Skip", "unskip": "Unskip", "search": "Search now", "wrong": "Wrong file"}
+# The states in which an operator's pick of a candidate can start its download (`Searcher.pick`).
+PICKABLE = frozenset({"searching", "found", "queued", "downloading"})
 
 
 def offered(state: str) -> list[str]:
@@ -59,6 +65,10 @@ def offered(state: str) -> list[str]:
     out = []
     if state in ("failed", "not_found", "paused"):
         out.append("retry")
+    if state in ("wanted", "not_found", "found"):
+        out.append("search")
+    if state == "done":
+        out.append("wrong")
     if "skipped" in wanted.TRANSITIONS[state]:
         out.append("skip")
     if state == "skipped":
@@ -195,6 +205,7 @@ def register(app: bottle.Bottle, ctx: Context) -> None:
             sort=sort,
             sorts=wanted.SORTS,
             offered=offered,
+            labels=LABELS,
             next_cursor=encode_cursor(wanted.cursor_key(rows[-1], sort)) if more and rows else None,
             paged=after is not None,
         )
@@ -212,9 +223,11 @@ def register(app: bottle.Bottle, ctx: Context) -> None:
         history = events.list_events(db, item_id=item.id, limit=200)
         artists = watchlist.artist_names(db, [s["artist_id"] for s in item.sources if s["artist_id"]])
         lists = playlists.names(db, [s["playlist_id"] for s in item.sources if s["playlist_id"]])
+        candidates = ctx.searcher.candidates(item.id)
+        config = ctx.config
         return render(
             "wanted_item",
-            fragments={"wanted-live": "_wanted_item_live"},
+            fragments={"wanted-live": "_wanted_item_live", "item-downloads": "_item_downloads"},
             title=item.title,
             section="wanted",
             item=item,
@@ -222,6 +235,16 @@ def register(app: bottle.Bottle, ctx: Context) -> None:
             artist_names=artists,
             playlist_names=lists,
             offered=offered,
+            labels=LABELS,
+            accepted=[c for c in candidates if c.accepted],
+            rejected=[c for c in candidates if not c.accepted],
+            searches=ctx.searcher.searches(item.id, limit=5),
+            pickable=item.state in PICKABLE,
+            budget=ctx.searcher.budget.status(),
+            transfers=ctx.transfers.list_downloads(item_id=item.id, limit=20),
+            give_up=lambda download: web_downloads.give_up(download, config),
+            leaf=web_downloads.leaf,
+            now=ctx.transfers.clock(),
         )
 
     def item_priority(item_id: str) -> Any:
@@ -237,10 +260,32 @@ def register(app: bottle.Bottle, ctx: Context) -> None:
         def act() -> str:
             if verb not in ACTIONS:
                 raise BadInput(f"action must be one of {', '.join(ACTIONS)}", action=verb[:20])
-            item = getattr(wanted, verb)(db, path_id(item_id, "item_id"))
+            number = path_id(item_id, "item_id")
+            if verb == "search":
+                item = search_now(number)
+                return f"{item.title}: searching now (one search from the budget)."
+            if verb == "wrong":
+                item = ctx.importer.wrong(number)
+                return f"{item.title}: the file is set aside, never to be taken again; wanted anew."
+            item = getattr(wanted, verb)(db, number)
             return f"{item.title}: {item.state.replace('_', ' ')} ({item.reason})."
 
         return form_action(f"/ui/wanted/{item_id}", act)
+
+    def search_now(item_id: int) -> wanted.Item:
+        """`Searcher.search_now`, with a spent budget explained in the page's words."""
+        try:
+            return ctx.searcher.search_now(item_id)
+        except TooManyRequests as exc:
+            status = ctx.searcher.budget.status()
+            wait = float(exc.details.get("retry_after") or 0)
+            raise TooManyRequests(
+                f"Not searched: the search budget ({status['limit']} searches per "
+                f"{countdown(status['window_s'])}) is spent. The next search can start in "
+                f"{countdown(wait)} (at {when(status['next_free_at'])[11:]} UTC); the item keeps its "
+                "place in the backlog meanwhile.",
+                **exc.details,
+            ) from None
 
     app.route("/api/v1/wanted", "GET", list_wanted, role="read")
     app.route("/api/v1/wanted", "POST", want, role="operator")

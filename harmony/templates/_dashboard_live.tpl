@@ -17,6 +17,12 @@
 % end
 </section>
 % end
+<section class="card" aria-labelledby="dash-budget">
+<h2 id="dash-budget">Search budget</h2>
+<p><meter id="budget-gauge" min="0" max="{{budget['limit']}}" low="{{max(1, budget['limit'] // 5)}}" high="{{max(1, budget['limit'] // 2)}}" optimum="{{budget['limit']}}" value="{{budget['remaining']}}">{{budget['remaining']}} of {{budget['limit']}}</meter>
+<label for="budget-gauge"><strong>{{budget['remaining']}}</strong> of {{budget['limit']}} searches left</label></p>
+<p class="muted small">{{budget['spent']}} spent in the last {{countdown(budget['window_s'])}}{{('; the next is free in ' + countdown(budget['next_free_at'] - now)) if not budget['remaining'] else ''}}. More searches than this get a Soulseek account banned.</p>
+</section>
 <section class="card" aria-labelledby="dash-artists">
 <h2 id="dash-artists">Watched artists</h2>
 <ul class="counts">
@@ -49,6 +55,8 @@
 % end
 </section>
 </div>
+
+% include('_dashboard_transfers')
 
 <section aria-labelledby="dash-items">
 <h2 id="dash-items">Wanted items by state <span class="muted small">({{total}} in all)</span></h2>

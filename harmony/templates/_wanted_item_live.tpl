@@ -16,7 +16,7 @@
 % for verb in offered(item.state):
 <form class="inline" method="post" action="/ui/wanted/{{item.id}}/{{verb}}">
 % include('_back')
-<button type="submit">{{verb.capitalize()}}</button>
+<button type="submit"{{!' class="danger"' if verb == 'wrong' else ''}}>{{labels[verb]}}</button>
 </form>
 % end
 <form class="inline" method="post" action="/ui/wanted/{{item.id}}">
@@ -26,7 +26,12 @@
 <button type="submit">Set</button>
 </form>
 </div>
+% if 'search' in offered(item.state):
+<p class="muted small">Search budget: {{budget['remaining']}} of {{budget['limit']}} searches left in this {{countdown(budget['window_s'])}} window{{(', the next free in ' + countdown(budget['next_free_at'] - now)) if not budget['remaining'] else ''}}.</p>
 % end
+% end
+% include('_candidates')
+% include('_item_downloads')
 <h2>Wanted by</h2>
 <ul>
 % for source in item.sources:

@@ -18,7 +18,7 @@
 % for verb in offered(item.state):
 <form class="inline" method="post" action="/ui/wanted/{{item.id}}/{{verb}}" hx-post="/ui/wanted/{{item.id}}/{{verb}}" hx-target="#wanted-table" hx-select="#wanted-table" hx-select-oob="#flash" hx-swap="outerHTML" hx-disinherit="*">
 % include('_back')
-<button type="submit" aria-label="{{verb.capitalize()}} {{item.title}}">{{verb.capitalize()}}</button>
+<button type="submit" aria-label="{{labels[verb]}}: {{item.title}}">{{labels[verb]}}</button>
 </form>
 % end
 % end
