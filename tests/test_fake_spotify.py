@@ -132,6 +132,12 @@ def test_search(fakes: Fakes) -> None:
     assert track.id in [t["id"] for t in found["items"]] or found["total"] > 10
     by_isrc = sp.search(f"isrc:{track.isrc}", type="track", limit=1)["tracks"]["items"]
     assert by_isrc[0]["external_ids"]["isrc"] == track.isrc
+    # `album:` narrows tracks too (it applies to albums and tracks, api-contracts.md B.4).
+    album = fakes.catalogue.albums[track.album_id].name
+    on_album = sp.search(f'track:"{track.name}" album:"{album}"', type="track", limit=10)["tracks"]["items"]
+    assert track.id in [t["id"] for t in on_album]
+    assert all(album.casefold() in t["album"]["name"].casefold() for t in on_album)
+    assert sp.search(f'track:"{track.name}" album:"No Such Album"', type="track")["tracks"]["total"] == 0
     accents = sp.search("eleonore vasquez", type="artist", limit=5)["artists"]["items"]
     assert accents[0]["name"] == "Éléonore Vasquez"
     both = sp.search("Mx: Orbit", type="artist,album", limit=5)
