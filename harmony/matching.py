@@ -87,7 +87,9 @@ def tokens(text: str) -> tuple[str, ...]:
     words = _WORD.findall(_SCRIPT_EDGE.sub(" ", text))
     out: list[str] = []
     for word in words:
-        if word.isdigit() and len(word) <= 9:
+        # isdecimal, not isdigit: Ethiopic or Rumi numerals are digits to Python (and NFKC leaves
+        # them alone), but int() refuses them.
+        if word.isdecimal() and len(word) <= 9:
             word = str(int(word))
         word = _ABBREVIATIONS.get(word, word)
         if out and out[-1] in _NUMBERED and word in _ROMAN:

@@ -184,6 +184,12 @@ def test_artist_lists_sort_and_drop_duplicates() -> None:
     )
 
 
+def test_digits_that_are_not_decimal_are_words() -> None:
+    # Python calls the Rumi numeral "𐹠" a digit, yet int() refuses it ("²" becomes "2" when folded).
+    assert tokens("Track ² 𐹠 007") == ("track", "2", "𐹠", "7")
+    assert normalise_title("𐹠") == "𐹠"
+
+
 def test_fold_keeps_kana_voicing_and_hangul() -> None:
     assert fold("が") == "が"  # the voicing mark is a combining character, but not an accent
     assert fold("한글") == "한글"
