@@ -24,12 +24,11 @@ is asked to retry (`retry_unmatched`). This module writes no other column of `li
 except `size` and `mtime` after a tag write-back, so the next rescan does not read the file
 again.
 
-Tag write-back (the run's `write_tags`): the file's tags are read (cover included) and written
-back whole with the Spotify ids set, on a hidden copy in the same folder that then replaces the
-file, so a crash leaves the old file or the new one, never a half-written one. `tags.write_tags`
-writes the fields Harmony models and nothing else: other fields the file carried (genre,
-comments, ReplayGain, ...) do not survive the write-back. The path is joined to the library
-root and refused if it (or the real file behind a link) lies outside it.
+Tag write-back (the run's `write_tags`): only the Spotify id fields are set
+(`tags.write_spotify_ids`); every other tag, picture and frame the user's file carries stays as
+it was. The change is made on a hidden copy in the same folder that then replaces the file, so a
+crash leaves the old file or the new one, never a half-written one. The path is joined to the
+library root and refused if it (or the real file behind a link) lies outside it.
 
 Background work: `start` records a run and enqueues its first `backfill` job (key
 `backfill:<run id>`). `Backfiller.run` (the handler) looks at up to `chunk` tracks or
@@ -76,7 +75,7 @@ from .jobs import GiveUp, Job, Later, Queue
 from .metrics import Metrics
 from .ranking import Preferences, Wanted
 from .spotify import SERVICE, Spotify, Track
-from .tags import NotAudio, Tags, read_tags, write_tags
+from .tags import NotAudio, write_spotify_ids
 
 log = logging.getLogger(__name__)
 
@@ -629,21 +628,17 @@ class Backfiller:
     def _write_back(self, file: LibraryFile, track: Track) -> tuple[int, float]:
         """Write the track's ids into the file's tags (the others as read); returns its new size and mtime."""
         path = self._file(file.path)
-        tags = read_tags(path)
-        updated = dataclasses.replace(
-            tags,
-            spotify_track_id=track.id or "",
-            spotify_album_id=track.album.id if track.album else "",
-            spotify_artist_ids=tuple(a.id for a in track.artists if a.id),
-        )
-        rewrite(path, updated)
+        track_id, album_id = track.id or "", track.album.id if track.album else ""
+        artist_ids = tuple(a.id for a in track.artists if a.id)
+        rewrite(path, lambda temp: write_spotify_ids(temp, track_id, album_id, artist_ids))
         st = os.stat(path)
         return st.st_size, st.st_mtime
 
 
-def rewrite(path: str, tags: Tags) -> None:
-    """Replace the tags of the file at `path` without ever leaving it half-written: tag a hidden
-    copy in the same folder (its mode kept), fsync it, rename it over the file, fsync the folder."""
+def rewrite(path: str, edit: Callable[[str], None]) -> None:
+    """Change the tags of the file at `path` with `edit` without ever leaving it half-written: edit
+    a hidden copy in the same folder (its mode kept), fsync it, rename it over the file, fsync the
+    folder."""
     directory, name = os.path.split(path)
     digest = hashlib.sha256(name.encode("utf-8", "surrogateescape")).hexdigest()[:20]
     temp = os.path.join(directory, f".harmony-backfill-{digest}.part")
@@ -655,7 +650,7 @@ def rewrite(path: str, tags: Tags) -> None:
         with open(fd, "wb") as out, open(path, "rb") as source:
             shutil.copyfileobj(source, out)
         shutil.copymode(path, temp)
-        write_tags(temp, tags)
+        edit(temp)
         fd = os.open(temp, os.O_RDONLY)
         try:
             os.fsync(fd)

@@ -74,8 +74,15 @@ SQL_RECORD = """
     VALUES (:path, :identity, :spotify_id, :spotify_album_id, :spotify_artist_ids, :isrc, :title,
         :artists, :album, :album_artist, :track_number, :disc_number, :year, :format, :bitrate,
         :bit_depth, :sample_rate, :duration_ms, :size, :mtime, :item_id, :scanned_at, :search)
-    ON CONFLICT (path) DO UPDATE SET identity = excluded.identity, spotify_id = excluded.spotify_id,
-        spotify_album_id = excluded.spotify_album_id, spotify_artist_ids = excluded.spotify_artist_ids,
+    ON CONFLICT (path) DO UPDATE SET identity = excluded.identity,
+        -- A file re-read without ids in its tags keeps the ids the backfill matched, unless it
+        -- now is another recording.
+        spotify_id = CASE WHEN excluded.spotify_id IS NULL AND excluded.identity = library_tracks.identity
+            THEN library_tracks.spotify_id ELSE excluded.spotify_id END,
+        spotify_album_id = CASE WHEN excluded.spotify_id IS NULL AND excluded.identity = library_tracks.identity
+            THEN library_tracks.spotify_album_id ELSE excluded.spotify_album_id END,
+        spotify_artist_ids = CASE WHEN excluded.spotify_id IS NULL AND excluded.identity = library_tracks.identity
+            THEN library_tracks.spotify_artist_ids ELSE excluded.spotify_artist_ids END,
         isrc = excluded.isrc, title = excluded.title, artists = excluded.artists,
         album = excluded.album, album_artist = excluded.album_artist,
         track_number = excluded.track_number, disc_number = excluded.disc_number,

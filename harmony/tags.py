@@ -179,6 +179,45 @@ def write_tags(path: str, tags: Tags) -> None:
         raise NotAudio(path, f"cannot write tags: {e}") from e
 
 
+def write_spotify_ids(path: str, track_id: str, album_id: str, artist_ids: tuple[str, ...]) -> None:
+    """Set only the Spotify id fields of the file at `path` (as `write_tags` names them), keeping
+    every other tag, picture and frame as it is: for files the user tagged (the backfill). The file
+    is rewritten in place, like `write_tags`. Raises `NotAudio` for a file it cannot read."""
+    values = {
+        SPOTIFY_TRACK_ID: [v for v in (_clean(track_id),) if v],
+        SPOTIFY_ALBUM_ID: [v for v in (_clean(album_id),) if v],
+        SPOTIFY_ARTIST_ID: list(_clean_all(artist_ids)),
+    }
+    with open(path, "rb") as fh:
+        kind = type(_parse(path, fh))
+    try:
+        if kind is MP3:
+            audio: Any = ID3(path) if _has_id3(path) else ID3()
+            for name, texts in values.items():
+                audio.delall(f"TXXX:{name}")
+                if texts:
+                    audio.add(TXXX(encoding=3, desc=name, text=texts))
+            audio.save(path, v2_version=4)
+            return
+        audio = kind(path)
+        if audio.tags is None:
+            audio.add_tags()
+        for name, texts in values.items():
+            key = _FREEFORM + name if kind is MP4 else name
+            if texts:
+                audio.tags[key] = [MP4FreeForm(v.encode()) for v in texts] if kind is MP4 else texts
+            elif key in audio.tags:
+                del audio.tags[key]
+        audio.save()
+    except mutagen.MutagenError as e:
+        raise NotAudio(path, f"cannot write tags: {e}") from e
+
+
+def _has_id3(path: str) -> bool:
+    with open(path, "rb") as fh:
+        return fh.read(3) == b"ID3"
+
+
 def read_tags(path: str, *, cover: bool = True) -> Tags:
     """The tags of the file at `path`, read the way `write_tags` writes them (plus the common variants
     other taggers write, such as "3/12" track numbers). `cover=False` skips the picture, for scans.

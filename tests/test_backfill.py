@@ -13,6 +13,7 @@ import time
 from collections.abc import Iterator
 from typing import Any
 
+import mutagen
 import pytest
 from client import Client, Response
 from conftest import make_config, reset_fakes
@@ -270,10 +271,14 @@ def test_write_back_puts_the_ids_in_the_tags_and_keeps_the_rest(
         fmt=fmt,
     )
     path = os.path.join(ctx.config.library_dir, relpath)
+    theirs = mutagen.File(path, easy=True)  # a field Harmony does not model, as the user's tagger wrote it
+    theirs["genre"] = ["Chamber Jazz"]
+    theirs.save()
     before = read_tags(path)
     start(api, {"write_tags": True})
     run_jobs(ctx)
     after = read_tags(path)
+    assert mutagen.File(path, easy=True)["genre"] == ["Chamber Jazz"], "the user's other tags stay"
     assert after.spotify_track_id == wanted.id and after.spotify_album_id == wanted.album_id
     assert after.spotify_artist_ids == (wanted.artist_ids[0],)
     unchanged = {"spotify_track_id": "", "spotify_album_id": "", "spotify_artist_ids": ()}

@@ -422,3 +422,23 @@ def test_files_added_and_removed_during_a_scan_are_seen_in_later_chunks(tmp_path
         assert status["state"] == "done" and status["added"] == 6 and status["files"] == 6
         assert "Aurora Vale/2021 - Low Tide/03a Bonus.flac" in index(ctx)
         assert str(files[4].relative_to(root)) not in index(ctx)
+
+
+def test_a_changed_file_keeps_the_ids_a_backfill_matched_unless_it_is_another_recording(
+    tmp_path: Path,
+) -> None:
+    root = tmp_path / "library"
+    album(root, 2)
+    path = "Aurora Vale/2021 - Low Tide/01 Song 1.flac"
+    with service(tmp_path) as ctx:
+        scan(ctx)
+        with ctx.db.write() as conn:  # as a backfill records a match, without writing the file
+            conn.execute(
+                "UPDATE library_tracks SET spotify_id = ? WHERE path = ?", ("4uLU6hMCjMI75M1A2tKUQC", path)
+            )
+        song(root, path, "Song 1", seconds=199.0)  # the user re-encodes it: same recording
+        scan(ctx)
+        assert index(ctx)[path]["spotify_id"] == "4uLU6hMCjMI75M1A2tKUQC"
+        song(root, path, "Another Song Entirely", seconds=199.0)
+        scan(ctx)
+        assert index(ctx)[path]["spotify_id"] is None, "another recording does not inherit the match"

@@ -4,6 +4,7 @@ gone after writing, and a file's format comes from its content."""
 from __future__ import annotations
 
 import base64
+import dataclasses
 import struct
 from pathlib import Path
 
@@ -17,7 +18,17 @@ from mutagen.id3 import ID3
 
 from harmony import tags
 from harmony.fakes import audio
-from harmony.tags import AudioInfo, BadCover, Cover, NotAudio, Tags, audio_info, read_tags, write_tags
+from harmony.tags import (
+    AudioInfo,
+    BadCover,
+    Cover,
+    NotAudio,
+    Tags,
+    audio_info,
+    read_tags,
+    write_spotify_ids,
+    write_tags,
+)
 
 JPEG_BYTES = b"\xff\xd8\xff\xe0\x00\x10JFIF\x00" + bytes(range(256)) * 4 + b"\xff\xd9"
 PNG_BYTES = b"\x89PNG\r\n\x1a\n" + struct.pack(">I", 13) + b"IHDR" + bytes(17) + b"IEND"
@@ -308,3 +319,26 @@ def test_audio_info_is_a_frozen_value() -> None:
     with pytest.raises(AttributeError):
         info.format = "mp3"  # type: ignore[misc]
     assert info.lossless and not AudioInfo("m4a", "aac", 1.0, 256, 44100, 2, None).lossless
+
+
+@pytest.mark.parametrize("fmt", FORMATS)
+def test_setting_the_spotify_ids_keeps_every_other_tag(tmp_path: Path, fmt: str) -> None:
+    path = make(tmp_path, fmt)
+    write_tags(path, Tags(title="Glass Harbour", artists=("Aurora Vale", "Mørkeskog"), isrc="QZ1234567890"))
+    theirs = mutagen.File(path, easy=True)  # a field Harmony does not model, as another tagger wrote it
+    theirs["genre"] = ["Chamber Jazz"]
+    theirs.save()
+    before = read_tags(path)
+    write_spotify_ids(path, "4uLU6hMCjMI75M1A2tKUQC", "1DFixLWuPkv3KT3TnV35m3", ("0OdUWJ0sBjDrqHygGUXeCF",))
+    after = read_tags(path)
+    assert (after.spotify_track_id, after.spotify_album_id) == (
+        "4uLU6hMCjMI75M1A2tKUQC",
+        "1DFixLWuPkv3KT3TnV35m3",
+    )
+    assert after.spotify_artist_ids == ("0OdUWJ0sBjDrqHygGUXeCF",)
+    assert (
+        dataclasses.replace(after, spotify_track_id="", spotify_album_id="", spotify_artist_ids=()) == before
+    )
+    assert mutagen.File(path, easy=True)["genre"] == ["Chamber Jazz"]
+    write_spotify_ids(path, "", "", ())  # clearing them clears only them
+    assert read_tags(path) == before
