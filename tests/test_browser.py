@@ -4,10 +4,18 @@
 The flows a user follows, with script on (htmx, the event stream) and off (plain forms): log in,
 add an artist, pause and resume it, change its priority, see a release become wanted (the
 wanted page updating itself over server-sent events), open an item and its history, skip and
-unskip it, log out. On every page: no CSP violation or script error in the console, no serious
-or critical axe-core finding, nothing wider than a 375 px phone, and a screenshot at desktop
-and phone width in reports/ui/. Skipped, saying why, where Chromium or its driver is missing;
-.ci/run installs both.
+unskip it; open an item and see its candidates with their reasons, mark its file wrong and see
+it wanted again, pick a slow peer's file, watch the download's progress bar advance over
+server-sent events, see the album arrive in the library with its cover; retry a quarantined
+file and read the refusal next to its row; cancel a download; log out. On every page: no CSP
+violation or script error in the console, no serious or critical axe-core finding, nothing
+wider than a 375 px phone, and a screenshot at desktop and phone width in reports/ui/. Skipped,
+saying why, where Chromium or its driver is missing; .ci/run installs both.
+
+The fakes' clock is Harmony's demo clock for Spotify and slskd: the tests move it forward to
+release a single and to make a slow peer's download progress. While an item's file is picked,
+a fault on the fake slskd keeps its search from finishing, so the item stays `searching` (a
+state a pick is allowed in) however slow the machine is.
 """
 
 from __future__ import annotations
@@ -21,8 +29,9 @@ import subprocess
 import sys
 import time
 import urllib.request
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
+from urllib.parse import urlencode
 
 import pytest
 from test_boot import free_port, wait_until
@@ -39,6 +48,7 @@ try:
         NoSuchElementException,
         StaleElementReferenceException,
         TimeoutException,
+        WebDriverException,
     )
     from selenium.webdriver.chrome.service import Service
     from selenium.webdriver.common.by import By
@@ -78,13 +88,15 @@ class Harmony:
                 str(self.port),
                 "--server-threads",
                 "12",
+                "--transfers-poll-interval",
+                "2s",
             ],
             stdout=self.out,
             stderr=self.err,
             env=env,
             text=True,
         )
-        self.key = self.spotify = ""
+        self.key = self.spotify = self.slskd = ""
         deadline = time.monotonic() + 30
         while not self.key:
             self.out.seek(0)
@@ -92,6 +104,7 @@ class Harmony:
             if match := re.search(r"Admin API key: (\S+)", text):
                 self.key = match.group(1)
                 self.spotify = re.search(r"fake Spotify at (\S+),", text).group(1)  # type: ignore[union-attr]
+                self.slskd = re.search(r"fake slskd at (\S+)", text).group(1)  # type: ignore[union-attr]
             elif self.proc.poll() is not None or time.monotonic() > deadline:
                 self.err.seek(0)
                 pytest.fail(f"harmony demo did not start: {text} {self.err.read()[-2000:]}")
@@ -117,6 +130,21 @@ class Harmony:
             method="POST",
             headers={"Content-Type": "application/json"},
         )
+        urllib.request.urlopen(request, timeout=5).close()
+
+    def fault(self, rule: dict[str, Any]) -> int:
+        """Add a fault rule to the fake slskd; returns its id."""
+        request = urllib.request.Request(
+            self.slskd + "/_fake/faults",
+            data=json.dumps(rule).encode(),
+            method="POST",
+            headers={"Content-Type": "application/json"},
+        )
+        with urllib.request.urlopen(request, timeout=5) as resp:
+            return int(json.loads(resp.read())["id"])
+
+    def clear_fault(self, number: int) -> None:
+        request = urllib.request.Request(f"{self.slskd}/_fake/faults/{number}", method="DELETE")
         urllib.request.urlopen(request, timeout=5).close()
 
     def stop(self) -> None:
@@ -188,8 +216,9 @@ def plain(tmp_path_factory: Any) -> Iterator[Any]:
 
 
 def wait(driver: Any, condition: Any, seconds: float = 15, message: str = "") -> Any:
-    # A swap may replace an element between finding it and reading it: look again.
-    ignored = (StaleElementReferenceException, NoSuchElementException)
+    # A swap or a page load may replace an element between finding it and reading it: look
+    # again (Chromium then says the node is stale, or that it "does not belong to the document").
+    ignored = (StaleElementReferenceException, NoSuchElementException, WebDriverException)
     return WebDriverWait(driver, seconds, poll_frequency=0.1, ignored_exceptions=ignored).until(
         condition, message
     )
@@ -200,6 +229,12 @@ def css(driver: Any, selector: str) -> Any:
 
 
 def text_of(driver: Any, selector: str = "main") -> str:
+    """The element's text; looked up again if a swap replaced it between finding and reading."""
+    for _ in range(4):
+        try:
+            return str(css(driver, selector).text)
+        except StaleElementReferenceException:
+            time.sleep(0.1)
     return str(css(driver, selector).text)
 
 
@@ -293,6 +328,11 @@ PAGES = (
     ("dashboard", "/ui/"),
     ("watchlist", "/ui/watchlist"),
     ("wanted", "/ui/wanted"),
+    ("downloads", "/ui/downloads"),
+    ("library", "/ui/library"),
+    ("library-albums", "/ui/library/albums"),
+    ("library-tracks", "/ui/library/tracks"),
+    ("quarantine", "/ui/quarantine"),
     ("playlists", "/ui/playlists"),
     ("playlists-mine", "/ui/playlists/mine"),
     ("activity", "/ui/activity"),
@@ -394,6 +434,148 @@ def test_open_an_item_see_its_history_skip_and_unskip(browser: Any, server: Harm
     assert not console_problems(browser)
 
 
+# Items the acquisition flows have used (each wants a done item of its own).
+USED: set[int] = set()
+# Searches never finish while this rule is on: an item stays `searching`, where a pick is allowed.
+HELD_SEARCHES = {"kind": "status", "path": "/api/v0/searches", "method": "GET", "status": 503}
+
+
+def eventually(check: Callable[[], Any], seconds: float, message: str) -> Any:
+    """`check()`'s first truthy value, polled every half second; a failure after `seconds`."""
+    deadline = time.monotonic() + seconds
+    while True:
+        value = check()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            pytest.fail(message)
+        time.sleep(0.5)
+
+
+def done_item_with(server: Harmony, username: str) -> tuple[dict[str, Any], dict[str, Any]]:
+    """A done item (not used by another test) whose last search found `username`'s file
+    acceptable, and that candidate; waits for the demo's pipeline to make one."""
+
+    def find() -> tuple[dict[str, Any], dict[str, Any]] | None:
+        for item in server.api("GET", "/api/v1/wanted?state=done&limit=200")["items"]:
+            if item["id"] in USED:
+                continue
+            found = server.api("GET", f"/api/v1/wanted/{item['id']}/candidates")["items"]
+            mine = [c for c in found if c["username"] == username and c["accepted"]]
+            if mine:
+                USED.add(item["id"])
+                return item, mine[0]
+        return None
+
+    return eventually(find, 180, f"no done item had an acceptable file of {username}")  # type: ignore[no-any-return]
+
+
+def state_of(server: Harmony, item_id: int) -> str:
+    return str(server.api("GET", f"/api/v1/wanted/{item_id}")["state"])
+
+
+def requeue_and_pick(driver: Any, server: Harmony, item: dict[str, Any], pick: dict[str, Any]) -> None:
+    """On the item's page: mark its file wrong (it is wanted again), search now, pick `pick`."""
+    page = f"{server.url}/ui/wanted/{item['id']}"
+    fault = server.fault(HELD_SEARCHES)
+    try:
+        css(driver, "form[action$='/wrong'] button").click()
+        wait(driver, lambda d: "wanted anew" in text_of(d, "#flash"), 20, "no confirmation of the wrong file")
+        assert "was the wrong file" in text_of(driver, "main")
+        assert state_of(server, item["id"]) in ("wanted", "searching"), "the item is wanted again"
+        if driver.find_elements(By.CSS_SELECTOR, "form[action$='/search'] button"):
+            css(driver, "form[action$='/search'] button").click()
+            wait(
+                driver,
+                lambda d: "searching now" in text_of(d, "#flash") or "Not searched" in text_of(d, "#flash"),
+            )
+        eventually(lambda: state_of(server, item["id"]) == "searching", 60, "the item was not searched again")
+        button = f"#candidate-{pick['id']} form[action$='/pick'] button"
+        if not driver.find_elements(By.CSS_SELECTOR, button):
+            driver.get(page)  # without script nothing updates the page by itself
+        wait(driver, lambda d: d.find_elements(By.CSS_SELECTOR, button), 20, "no pick button")
+        css(driver, button).click()
+        wait(driver, lambda d: f"downloading {pick['username']}'s" in text_of(d, "#flash"), 20, "not picked")
+    finally:
+        server.clear_fault(fault)
+
+
+def progress_of(driver: Any, transfer_id: int) -> float:
+    return float(css(driver, f"#transfer-{transfer_id} progress").get_attribute("value"))
+
+
+def test_an_items_candidates_pick_progress_over_sse_and_the_album_in_the_library(
+    browser: Any, server: Harmony
+) -> None:
+    server.api("PATCH", "/api/v1/settings", {"search.budget": 1000})  # the demo spends it fast
+    item, slow = done_item_with(server, "slowpoke")
+    browser.get(f"{server.url}/ui/wanted/{item['id']}")
+    settled(browser)
+    row = text_of(browser, f"#candidate-{slow['id']}")
+    assert "slowpoke" in row and "accepted" in row and slow["reasons"][0] in row, row
+    assert "Last search:" in text_of(browser, "#wanted-live")
+    check_page(browser, "wanted-item-candidates")
+
+    requeue_and_pick(browser, server, item, slow)
+    transfer = eventually(
+        lambda: server.api("GET", f"/api/v1/downloads?item={item['id']}&active=true")["items"],
+        30,
+        "no download under way",
+    )[0]
+    assert transfer["username"] == "slowpoke"
+
+    browser.get(server.url + "/ui/downloads")
+    settled(browser)
+    wait(browser, lambda d: d.find_elements(By.CSS_SELECTOR, f"#transfer-{transfer['id']} progress"))
+    browser.execute_script("document.body.dataset.marker = 'same page'")
+    for _ in range(3):  # the slow peer sends more as its clock moves; the stream tells the page
+        before = progress_of(browser, transfer["id"])
+        server.advance_fake_clock(15)
+        wait(
+            browser,
+            lambda d, b=before: progress_of(d, transfer["id"]) > b,
+            30,
+            "the progress bar stood still",
+        )
+    assert 0 < progress_of(browser, transfer["id"]) < 100
+    assert browser.execute_script("return document.body.dataset.marker") == "same page"  # over SSE
+    assert "gives up" in text_of(browser, "#downloads-live") and "unless new bytes arrive" in text_of(
+        browser, f"#transfer-{transfer['id']}"
+    )
+    check_page(browser, "downloads-progress")
+
+    server.advance_fake_clock(600)
+    eventually(lambda: state_of(server, item["id"]) == "done", 90, "the picked file was not imported")
+    artist = item["album_artist"] or item["artists"][0]
+    browser.get(f"{server.url}/ui/library/albums?{urlencode({'artist': artist})}")
+    settled(browser)
+    link = next(
+        a for a in browser.find_elements(By.CSS_SELECTOR, "ul.albums li a") if item["album"] in a.text
+    )
+    image = link.find_element(By.CSS_SELECTOR, "img")
+    # The demo's covers are the fake Spotify's 1x1 JPEG; the placeholder is a 160 px drawing.
+    wait(
+        browser,
+        lambda d: d.execute_script("return arguments[0].complete && arguments[0].naturalWidth", image) == 1,
+    )
+    check_page(browser, "library-albums-cover")
+    assert not console_problems(browser)
+
+
+def test_a_quarantined_files_refusal_is_shown_next_to_its_row(browser: Any, server: Harmony) -> None:
+    held = eventually(
+        lambda: server.api("GET", "/api/v1/quarantine")["items"], 120, "nothing was quarantined"
+    )[0]
+    browser.get(server.url + "/ui/quarantine")
+    settled(browser)
+    row = f"#held-{held['id']}"
+    assert held["reason"] in text_of(browser, row)
+    css(browser, f"{row} form[action$='/retry'] button").click()
+    wait(browser, lambda d: d.find_elements(By.CSS_SELECTOR, f"{row}-error"), 20, "no reason next to the row")
+    assert text_of(browser, f"{row}-error")  # 409 (its item is done) or 422 (still fails verification)
+    check_page(browser, "quarantine-refused")
+
+
 def test_log_out(browser: Any, server: Harmony) -> None:
     browser.get(server.url + "/ui/")
     settled(browser)
@@ -443,6 +625,37 @@ def test_without_script_the_same_flows_work_as_plain_forms(plain: Any, server: H
         server.api("GET", f"/api/v1/wanted/{item['id']}")["state"] != "skipped"
     )  # wanted, or already searching
 
+    css(plain, "form.logout button").click()
+    wait(plain, lambda d: "/ui/login" in d.current_url)
+    assert not console_problems(plain)
+
+
+def test_without_script_an_item_is_requeued_picked_and_its_download_cancelled(
+    plain: Any, server: Harmony
+) -> None:
+    plain.get(server.url + "/ui/login")
+    plain.delete_all_cookies()  # signed out, whatever the test before left
+    log_in(plain, server)
+    server.api("PATCH", "/api/v1/settings", {"search.budget": 1000})
+    item, pick = done_item_with(server, "slowpoke")
+    plain.get(f"{server.url}/ui/wanted/{item['id']}")
+    assert pick["reasons"][0] in text_of(plain, f"#candidate-{pick['id']}")
+    requeue_and_pick(plain, server, item, pick)
+    transfer = eventually(
+        lambda: server.api("GET", f"/api/v1/downloads?item={item['id']}&active=true")["items"],
+        30,
+        "no download under way",
+    )[0]
+    plain.get(server.url + "/ui/downloads")
+    row = f"#transfer-{transfer['id']}"
+    assert css(plain, f"{row} progress").get_attribute("max") == "100"
+    css(plain, f"{row} form[action$='/cancel'] button").click()
+    wait(plain, lambda d: "Cancelled" in text_of(d, "#flash"), 20, "not cancelled")
+    assert server.api("GET", f"/api/v1/downloads/{transfer['id']}")["state"] == "cancelled"
+
+    plain.get(server.url + "/ui/library")
+    css(plain, "form[action='/ui/library/scan'] button").click()
+    wait(plain, lambda d: "Library scan" in text_of(d, "#flash") or "already running" in text_of(d, "#flash"))
     css(plain, "form.logout button").click()
     wait(plain, lambda d: "/ui/login" in d.current_url)
     assert not console_problems(plain)
