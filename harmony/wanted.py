@@ -50,13 +50,14 @@ IN_FLIGHT = frozenset({"queued", "downloading", "downloaded", "importing"})
 # Where an item may go from each state. Acquisition moves it forward; a fall-through to the
 # next candidate goes back to `found`; retry, unskip and "wrong file" go back to `wanted`.
 TRANSITIONS: dict[str, frozenset[str]] = {
-    # `importing` from a resting state: the operator imports a quarantined file after all.
-    "wanted": frozenset({"searching", "skipped", "paused", "failed", "done", "importing"}),
+    # From a resting state the operator may pick a candidate (`found`) or import a quarantined
+    # file after all (`importing`).
+    "wanted": frozenset({"searching", "found", "skipped", "paused", "failed", "done", "importing"}),
     "searching": frozenset({"searching", "found", "not_found", "wanted", "skipped", "paused", "failed"}),
     "found": frozenset(
         {"found", "queued", "searching", "not_found", "wanted", "skipped", "paused", "failed", "importing"}
     ),
-    "not_found": frozenset({"searching", "wanted", "skipped", "paused", "failed", "importing"}),
+    "not_found": frozenset({"searching", "found", "wanted", "skipped", "paused", "failed", "importing"}),
     "queued": frozenset(
         {
             "queued",
@@ -76,7 +77,7 @@ TRANSITIONS: dict[str, frozenset[str]] = {
     "downloaded": frozenset({"importing", "found", "searching", "wanted", "failed", "done"}),
     "importing": frozenset({"importing", "done", "found", "searching", "wanted", "failed"}),
     "done": frozenset({"wanted"}),
-    "failed": frozenset({"wanted", "skipped", "importing"}),
+    "failed": frozenset({"wanted", "found", "skipped", "importing"}),
     "skipped": frozenset({"wanted"}),
     "paused": frozenset({"wanted", "skipped", "importing"}),
 }

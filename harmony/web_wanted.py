@@ -57,7 +57,7 @@ ACTIONS = ("retry", "skip", "unskip", "search", "wrong")
 # What each action's button says.
 LABELS = {"retry": "Retry", "skip": "Skip", "unskip": "Unskip", "search": "Search now", "wrong": "Wrong file"}
 # The states in which an operator's pick of a candidate can start its download (`Searcher.pick`).
-PICKABLE = frozenset({"searching", "found", "queued", "downloading"})
+PICKABLE = frozenset({"wanted", "searching", "found", "not_found", "queued", "downloading", "failed"})
 
 
 def offered(state: str) -> list[str]:

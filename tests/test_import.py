@@ -192,7 +192,11 @@ def test_an_item_refused_by_too_many_peers_waits_for_the_operator(tmp_path: Any)
         item = w.want(track_shared_by(w.fakes, "bitrot", "vinylvault", album_type="single"))
         failed = w.until(item.id, {"failed"}, steps=60)
         assert failed.reason_code == "needs_attention" and "verification" in (failed.reason or "")
-        assert admin(w).post(f"/api/v1/wanted/{item.id}/retry").json["state"] == "wanted"
+        client = admin(w)
+        candidates = client.get(f"/api/v1/wanted/{item.id}/candidates").json["items"]
+        good = next(c for c in candidates if c["username"] == "vinylvault")
+        assert client.post(f"/api/v1/wanted/{item.id}/candidates/{good['id']}/pick").status == 200
         done = w.until(item.id, {"done"}, steps=60)
         assert done.reason_code == "imported" and w.transfers(item.id)[-1]["username"] == "vinylvault"
+        assert client.post(f"/api/v1/wanted/{item.id}/retry").status == 409, "done: nothing to retry"
         assert w.ctx.db.scalar("SELECT count(*) FROM bad_files") == 1, "the refused file stays refused"

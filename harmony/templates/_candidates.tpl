@@ -12,7 +12,7 @@
 <p class="muted">No search has found a file for this item yet.</p>
 % end
 % if can('operator') and (accepted or rejected) and not pickable:
-<p class="muted small">A candidate can be picked while the item is being acquired (searching, found, queued or downloading){{'; retry the item first' if 'retry' in offered(item.state) else ''}}.</p>
+<p class="muted small">A candidate cannot be picked while the item is {{item.state}}{{'; unskip it first' if 'unskip' in offered(item.state) else ''}}.</p>
 % end
 % for group, rows in (('accepted', accepted), ('rejected', rejected)):
 % if rows:
