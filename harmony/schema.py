@@ -347,7 +347,8 @@ MIGRATIONS: list[Step] = [
             error TEXT
         );
         CREATE INDEX searches_item ON searches (item_id, id);
-        CREATE INDEX searches_running ON searches (state) WHERE state IN ('running', 'complete');
+        CREATE INDEX searches_state ON searches (state);
+        CREATE INDEX searches_release ON searches (release_id, mode, started_at) WHERE release_id IS NOT NULL;
         -- One row per search created: the global budget counts these (kept a day).
         CREATE TABLE search_spend (at REAL NOT NULL);
         CREATE INDEX search_spend_at ON search_spend (at);

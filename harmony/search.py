@@ -23,7 +23,8 @@ Query variants, in order, stopping at the first that yields an acceptable candid
 cleaned "artist title"; the title with album words (for short or common titles); the artist
 with the first letter of each word wildcarded (the Soulseek server filters some names); the
 title alone (the ranking still demands the artist in the path); and the plain form without
-brackets and diacritics. Each query and its response count go on the item's timeline.
+brackets and diacritics. Each query and its response count go on the item's timeline. Every
+variant is tried on an item's first pass only; a search after a back-off asks the primary query.
 
 **Album mode**: when at least `search.album_min_tracks` wanted tracks share a release, one
 search for "artist album" serves them all, and one folder of one peer whose files map onto the
@@ -62,18 +63,30 @@ log = logging.getLogger(__name__)
 JOB_START = "search.start"
 JOB_EVALUATE = "search.evaluate"
 NOT_FOUND_BACKOFF = (3600.0, 6 * 3600.0, 86400.0, 7 * 86400.0)
-IN_FLIGHT = 4  # searches under way at once: slskd runs two on the network, the rest wait in its queue
+# Searches under way at once: slskd runs two on the network and queues the rest, so more would
+# only wait there; a finished evaluation starts the next one at once instead.
+IN_FLIGHT = 2
 ALBUM_RETRY_S = 86400.0  # a release's album search is not repeated within a day
 LOST_AFTER_S = 120.0  # beyond its timeout, a search slskd no longer lists is lost
 KEPT_REJECTED = 200  # rejected candidates kept per search, for the "why not" view
 SPEND_RETENTION_S = 86400.0
 
 SQL_SPENT = "SELECT count(*) AS n, min(at) AS oldest FROM search_spend WHERE at > ?"
+# The backlog in order: the wanted items and the not-found ones whose back-off is over, each read
+# in order from the `wanted_state` index and merged, so resolved items are never walked past.
 SQL_DUE = """
-    SELECT id FROM wanted_items INDEXED BY wanted_backlog
-    WHERE state = 'wanted' OR (state = 'not_found' AND coalesce(next_action_at, 0) <= ?)
+    SELECT id FROM (
+        SELECT * FROM (
+            SELECT id, priority, source_rank FROM wanted_items WHERE state = 'wanted'
+            ORDER BY priority DESC, source_rank DESC, id LIMIT :n)
+        UNION ALL
+        SELECT * FROM (
+            SELECT id, priority, source_rank FROM wanted_items
+            WHERE state = 'not_found' AND coalesce(next_action_at, 0) <= :now
+            ORDER BY priority DESC, source_rank DESC, id LIMIT :n)
+    )
     ORDER BY priority DESC, source_rank DESC, id
-    LIMIT ?
+    LIMIT :n
 """
 SQL_SEARCH_INSERT = """
     INSERT INTO searches (item_id, release_id, mode, variant, query, slskd_id, state, started_at)
@@ -352,7 +365,7 @@ class Searcher:
         if room <= 0:
             return 0
         started = 0
-        for row in self.db.query(SQL_DUE, (now, room * 4)):
+        for row in self.db.query(SQL_DUE, {"now": now, "n": room * 4}):
             if started >= room:
                 break
             started += self._dispatch_item(row["id"], now)
@@ -607,6 +620,7 @@ class Searcher:
             self._evaluate_album(row, responses)
         else:
             self._evaluate_track(row, responses)
+        self.dispatch()  # a search slot is free: fill it now rather than at the next tick
 
     def _evaluate_track(self, search: Row, responses: list[PeerResponse]) -> None:
         now = self.clock()
@@ -655,7 +669,9 @@ class Searcher:
                 return
             plan = queries(item)
             index = next((n for n, (name, _) in enumerate(plan) if name == search["variant"]), len(plan))
-            if index + 1 < len(plan):
+            # Every variant is tried on the first pass; a later pass (after a back-off) asks only
+            # the primary query again, so an item nobody shares costs one search per back-off.
+            if index + 1 < len(plan) and item.attempts == 0:
                 wanted.transition(
                     conn,
                     item.id,
@@ -669,7 +685,8 @@ class Searcher:
                     JOB_START, {"item_id": item.id, "variant": index + 1}, key=f"search:{item.id}", priority=5
                 )
                 return
-            self._not_found(conn, item, f"nothing acceptable in {len(plan)} searches", now)
+            tried = len(plan) if item.attempts == 0 else 1
+            self._not_found(conn, item, f"nothing acceptable in {tried} search{'es' if tried > 1 else ''}", now)
 
     def _not_found(self, conn: apsw.Connection, item: wanted.Item, why: str, now: float) -> None:
         attempts = item.attempts + 1

@@ -37,8 +37,8 @@ import apsw
 from . import events, wanted
 from .config import Config
 from .db import Database, Row
-from .errors import BadInput, Conflict, NotFound, UpstreamCoolingDown, UpstreamRejected, UpstreamUnavailable
-from .jobs import GiveUp, Job, Queue
+from .errors import Conflict, Invalid, NotFound, UpstreamCoolingDown, UpstreamRejected, UpstreamUnavailable
+from .jobs import GiveUp, Job, Later, Queue
 from .metrics import Metrics
 from .ranking import UserContext
 from .slskd import File, Slskd
@@ -186,7 +186,7 @@ def mark_bad(
 
 def block(db: Database, username: str, reason: str) -> dict[str, Any]:
     if not isinstance(username, str) or not 0 < len(username) <= 200 or not username.isprintable():
-        raise BadInput("username must be 1 to 200 printable characters", field="username")
+        raise Invalid("username must be 1 to 200 printable characters", field="username")
     now = time.time()
     with db.write() as conn:
         conn.execute(SQL_PEER, (username, now))
@@ -250,7 +250,7 @@ class Transfers:
         metrics: Metrics,
         live: Callable[[], Config],
         *,
-        pick: Callable[[apsw.Connection, int], Pick | None],
+        pick: Callable[[apsw.Connection, int, float], Pick | None],
         downloaded: Callable[[apsw.Connection, Download], None],
         clock: Callable[[], float] = time.time,
     ) -> None:
@@ -354,7 +354,7 @@ class Transfers:
                 None,
             ):
                 return
-            choice = self.pick(conn, item_id)
+            choice = self.pick(conn, item_id, now)
             if choice is None:
                 # Every candidate of the last search was tried: search again (a new search, from the budget).
                 wanted.transition(
@@ -367,6 +367,10 @@ class Transfers:
                 return
             download = self._record(conn, item_id, choice, now)
         self._enqueue(choice.username, [(download, choice)])
+        if self.get(download.id).outcome in ("enqueue_refused", "enqueue_failed"):
+            # The item fell through to `found`, but the job that would take its next candidate
+            # has this job's key: run this one again instead.
+            raise Later(0.0, "slskd could not queue the file: the next candidate")
 
     def start_many(self, username: str, picks: Sequence[tuple[int, Pick]]) -> None:
         """Download several items' files from one peer at once (album mode), in one enqueue."""
@@ -494,6 +498,20 @@ class Transfers:
         item = next(
             iter(conn.execute("SELECT state FROM wanted_items WHERE id = ?", (download.item_id,))), None
         )
+        if item is not None and item["state"] == "found" and download.item_id is not None:
+            # Recorded, but slskd's answer to the enqueue never came (slskd was away, or the
+            # process died in between): the item waits on this transfer, as after an answer.
+            wanted.transition(
+                conn,
+                download.item_id,
+                "queued",
+                "enqueue_unanswered",
+                f"asked {download.username} for {_leaf(download.filename)}; slskd's answer was lost",
+                next_action="waiting for the peer to queue it",
+                data={"transfer_id": download.id, "username": download.username},
+                now=now,
+            )
+            item = {"state": "queued"}
         if item is None or item["state"] not in ("queued", "downloading"):
             # The operator skipped, paused or deleted the item meanwhile: stop the download.
             why = f"the item is {item['state']}" if item else "the item was deleted"
@@ -513,7 +531,10 @@ class Transfers:
         self._unseen.pop(download.id, None)
         state = _kind(seen)
         place = seen.place_in_queue
-        progress_at = now if seen.bytes_transferred > download.bytes else download.progress_at
+        # Bytes moving, or the transfer starting after a wait in the peer's queue: the stall clock
+        # runs from here, not from when the file was queued.
+        started = state == "in_progress" and download.state != "in_progress"
+        progress_at = now if seen.bytes_transferred > download.bytes or started else download.progress_at
         changes: dict[str, Any] = {
             "state": state,
             "slskd_state": _state(seen),
@@ -596,6 +617,11 @@ class Transfers:
         return None
 
     def _succeeded(self, conn: apsw.Connection, download: Download, now: float) -> None:
+        if download.slskd_id:
+            # slskd keeps every finished record in the list each poll reads: Harmony's own go once
+            # reconciled (the file stays, and its event still names it for the import).
+            with contextlib.suppress(UpstreamUnavailable, UpstreamCoolingDown, UpstreamRejected):
+                self.slskd.cancel(download.username, download.slskd_id, remove=True)
         self._update(
             conn,
             download.id,
@@ -662,7 +688,8 @@ class Transfers:
         item = next(
             iter(conn.execute("SELECT state FROM wanted_items WHERE id = ?", (download.item_id,))), None
         )
-        if item is None or item["state"] not in ("queued", "downloading"):
+        # `found`: the enqueue itself was refused, before the item was ever `queued`.
+        if item is None or item["state"] not in ("found", "queued", "downloading"):
             return
         wanted.transition(
             conn,

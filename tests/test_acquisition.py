@@ -234,3 +234,34 @@ def test_album_mode_falls_back_to_tracks_when_no_folder_is_complete(tmp_path: An
         )
         assert cat  # the catalogue was searched, nothing was downloaded
         assert not w.ctx.db.scalar("SELECT count(*) FROM transfers")
+
+
+def test_a_download_that_waited_in_the_peers_queue_is_not_taken_for_stalled_when_it_starts(
+    tmp_path: Any,
+) -> None:
+    # The peer queues the file for 15 minutes, far longer than the no-progress timeout (60 s).
+    with world(tmp_path, transfers_stall_timeout="60s", transfers_queue_timeout="1h") as w:
+        item = w.want(track_shared_by(w.fakes, "vinylvault", "queue_queen"))
+        assert searched_by_title(w, item).state == "found"
+        pick(w, item, "queue_queen")
+        done = w.until(item.id, {"done"}, steps=120, seconds=15)
+        [transfer] = w.transfers(item.id)
+        assert transfer["username"] == "queue_queen" and transfer["outcome"] == "succeeded", done.reason
+        assert w.ctx.slskd.downloads() == [], "a finished record is removed from slskd's list"
+
+
+def test_an_item_nobody_shares_costs_every_variant_once_then_one_search_per_back_off(tmp_path: Any) -> None:
+    from harmony import search, transfers
+
+    with world(tmp_path) as w:
+        for name in w.fakes.slskd_state.peers:  # every file is refused: as if nobody shared it
+            transfers.block(w.ctx.db, name, "test")
+        item = w.want(track_shared_by(w.fakes, "vinylvault"))
+        first = w.until(item.id, {"not_found"}, steps=60)
+        variants = len(search.queries(item))
+        assert w.spent() == variants and first.next_action_at is not None
+        w.advance(first.next_action_at - w.now + 1)  # the back-off is over
+        w.until(item.id, {"searching"})
+        second = w.until(item.id, {"not_found"}, steps=60)
+        assert second.attempts == 2 and w.spent() == variants + 1, "one search per back-off"
+        assert "1 search;" in (second.reason or "")

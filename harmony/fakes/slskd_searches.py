@@ -198,8 +198,11 @@ def register(app: bottle.Bottle, state: SlskdState, api: str) -> None:
             now = state.clock.now()
             search = _search(state, search_id)
             del state.searches[search_id]
-            if search.run_start is not None and not search.view(now)["isComplete"]:
-                search.cancelled_at = now  # its slot is free from now on
+            if search.run_start is not None:
+                if not search.view(now)["isComplete"]:
+                    search.cancelled_at = now  # its slot is free from now on
+                # Its span still holds a slot in the past: a search waiting for that slot started
+                # when it ended, not before.
                 state.retired_searches.append(search)
         return empty(204)
 
