@@ -50,7 +50,14 @@ import apsw
 from . import events, ranking, wanted
 from .config import Config
 from .db import Database, Row
-from .errors import Conflict, NotFound, TooManyRequests, UpstreamCoolingDown, UpstreamUnavailable
+from .errors import (
+    Conflict,
+    NotFound,
+    TooManyRequests,
+    UpstreamCoolingDown,
+    UpstreamRejected,
+    UpstreamUnavailable,
+)
 from .jobs import GiveUp, Job, Later, Queue
 from .matching import title_spec
 from .metrics import Metrics
@@ -613,13 +620,18 @@ class Searcher:
                 responses = self.slskd.search_responses(row["slskd_id"])
             except (UpstreamUnavailable, UpstreamCoolingDown) as exc:
                 raise Later(30.0, f"slskd: {exc}") from None
-        # If slskd cannot be asked now, its retention removes the search; nothing depends on it.
-        with contextlib.suppress(UpstreamUnavailable, UpstreamCoolingDown):
-            self.slskd.delete_search(row["slskd_id"])
+            except UpstreamRejected as exc:
+                if exc.details.get("status") != 404:
+                    raise
+                # slskd no longer has it (its retention ran): there is nothing to read.
         if row["mode"] == "album":
             self._evaluate_album(row, responses)
         else:
             self._evaluate_track(row, responses)
+        # Deleted only once the evaluation is recorded: a run cut short after the delete would
+        # find the responses gone. If slskd cannot be asked now, its retention removes it.
+        with contextlib.suppress(UpstreamUnavailable, UpstreamCoolingDown):
+            self.slskd.delete_search(row["slskd_id"])
         self.dispatch()  # a search slot is free: fill it now rather than at the next tick
 
     def _evaluate_track(self, search: Row, responses: list[PeerResponse]) -> None:

@@ -19,6 +19,7 @@ queued searches got a slot, and which downloads succeeded, whose files are then 
 
 Control API (no auth): `/_fake/faults`, `/_fake/clock` (see `faults.py`), `POST /_fake/slskd/logout`
 and `/login`, `POST /_fake/slskd/search-busy` (`{"times": n}`: the next n search creations get 429),
+`GET /_fake/slskd/search-log` (every search creation slskd accepted, see `SlskdState.search_log`),
 `GET /_fake/slskd/settings` and `POST /_fake/slskd/settings` (`{"version"?, "peer_connect_seconds"?,
 "search_create_seconds"?, "search_slots"?, "retry_attempts"?, "retry_delay"?, "retry_max_delay"?,
 "inactivity_timeout"?, "enqueue_ack_limit"?}`), `GET /_fake/slskd/peers`, `POST /_fake/slskd/peers`
@@ -117,6 +118,12 @@ class SlskdState:
     inactivity_timeout: float = 15.0  # soulseek.connection.timeout.inactivity
     enqueue_ack_limit: float = 180.0  # DownloadService.maxTimeToWaitForEnqueueRequestAck (0.24+)
     searches: dict[str, Search] = field(default_factory=dict)
+    # Every search creation that got as far as a record, in order, kept when the search is deleted:
+    # {"id", "text", "at" (this fake's clock), "wall" (the host's clock), "errored"}. An errored one
+    # never reached the network (disconnected, no usable term). `wall` is there because a test
+    # that advances the fake clock still runs its client on the host's clock, so a budget the
+    # client keeps is checked against `wall`.
+    search_log: list[dict[str, Any]] = field(default_factory=list)
     retired_searches: list[Search] = field(default_factory=list)  # deleted while holding a slot
     transfers: dict[str, Transfer] = field(default_factory=dict)
     events: list[dict[str, Any]] = field(default_factory=list)
@@ -326,6 +333,11 @@ def make_app(state: SlskdState) -> bottle.Bottle:
         with state.lock:
             state.search_busy = int(data.get("times", 1))
             return {"times": state.search_busy}
+
+    @app.get("/_fake/slskd/search-log")
+    def fake_search_log() -> dict[str, Any]:
+        with state.lock:
+            return {"searches": [dict(entry) for entry in state.search_log]}
 
     @app.get("/_fake/slskd/settings")
     def fake_settings() -> dict[str, Any]:

@@ -9,12 +9,14 @@ searches have taken a slot by now, and every request settles it first.
 Creation follows slskd's order: the request is validated, the record saved, then the network
 search started; a failure at that point (disconnected: 409, no usable search term: 400) leaves
 the record as `Completed, Errored` and its id used up (posting it again: 500). From 0.24 slskd
-starts one creation at a time and answers 429 to an overlapping one.
+starts one creation at a time and answers 429 to an overlapping one. Every creation that gets as
+far as a record is also written to `SlskdState.search_log`, which deleting the search leaves alone.
 """
 
 from __future__ import annotations
 
 import itertools
+import time
 import uuid
 import zlib
 from dataclasses import dataclass, field
@@ -248,8 +250,12 @@ def _start_search(state: SlskdState, data: dict[str, Any], now: float) -> dict[s
             file_limit=max(1, number("fileLimit", 25000)),
         )
         state.searches[search_id] = search  # saved before the network search starts
+        errored = not state.logged_in or not include
+        state.search_log.append(
+            {"id": search_id, "text": text, "at": now, "wall": time.time(), "errored": errored}
+        )
         # Soulseek.NET refuses synchronously, after the record exists: the id stays used up.
-        if not state.logged_in or not include:
+        if errored:
             search.errored, search.cancelled_at = True, now
             if not state.logged_in:
                 fail(409, disconnected("search"))
