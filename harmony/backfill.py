@@ -464,8 +464,10 @@ class Backfiller:
                     f"({job.last_error}); requeue the job to resume the run",
                     run_id=running["id"],
                     job_id=job.id,
+                    state="running",
                 )
-            raise Conflict(f"a backfill is already running (run {running['id']})", run_id=running["id"])
+            message = f"a backfill is already running (run {running['id']})"
+            raise Conflict(message, run_id=running["id"], state="running")
         log.info("backfill_started", extra={"fields": {"run": created.id, "total": created.total}})
         return created
 

@@ -499,7 +499,9 @@ class Queue:
             raise NotFound("no such jobs", ids=missing)
         alive = [job_id for job_id, state in states.items() if state != "dead"]
         if alive:
-            raise Conflict("jobs are not dead-lettered", ids=alive)
+            named = ", ".join(f"{job_id} is {states[job_id]}" for job_id in alive[:10])
+            alive_states = [states[job_id] for job_id in alive]
+            raise Conflict(f"jobs are not dead-lettered ({named})", ids=alive, states=alive_states)
         return chosen
 
     def delete_done(self, older_than_s: float, *, limit: int = 10_000) -> int:

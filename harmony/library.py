@@ -694,7 +694,7 @@ class Library:
         except apsw.ConstraintError:
             running = self.running()
             raise Conflict(
-                "a library scan is already running", scan_id=running.id if running else None
+                "a library scan is already running", state="running", scan_id=running.id if running else None
             ) from None
         log.info("library_scan_started", extra={"fields": {"scan": scan.id}})
         return scan

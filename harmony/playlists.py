@@ -31,7 +31,7 @@ import apsw
 from . import events, wanted
 from .config import Config
 from .db import Database, Row
-from .errors import BadInput, Conflict, HarmonyError, Invalid, NotFound, UpstreamCoolingDown, UpstreamRejected
+from .errors import Conflict, HarmonyError, Invalid, NotFound, UpstreamCoolingDown, UpstreamRejected
 from .jobs import GiveUp, Job, Queue
 from .metrics import Metrics
 from .spotify import SERVICE, Spotify, parse_ref
@@ -267,7 +267,7 @@ class Playlists:
         """Switch "want its tracks". Off withdraws the items this playlist alone wants (unless
         under way); on makes the next sync want every track listed."""
         if set(changes) != {"want_tracks"} or not isinstance(changes["want_tracks"], bool):
-            raise BadInput('the body must be {"want_tracks": true|false}', field="want_tracks")
+            raise Invalid('the body must be {"want_tracks": true|false}', field="want_tracks")
         on = changes["want_tracks"]
         with self.db.write() as conn:
             playlist = self.get(playlist_id)

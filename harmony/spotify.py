@@ -44,6 +44,7 @@ from .db import Database
 from .errors import (
     BadInput,
     ConfigError,
+    Invalid,
     NotConfigured,
     NotFound,
     UpstreamCoolingDown,
@@ -297,20 +298,23 @@ _REF = re.compile(
 
 def parse_ref(ref: str, kind: str) -> str:
     """The Spotify id in `ref`: a bare id, a URI (`spotify:artist:ID`) or an open.spotify.com URL
-    (with any `?si=` tail), of `kind` ("artist", "album", "playlist", "track"). BadInput otherwise."""
+    (with any `?si=` tail), of `kind` ("artist", "album", "playlist", "track"). Invalid otherwise,
+    naming the field `spotify` (the name every route and form gives it)."""
     match = _REF.fullmatch(ref.strip()) if isinstance(ref, str) else None
     found = match and (match.group("uri_kind") or match.group("url_kind") or kind)
     if not match or found != kind:
-        raise BadInput(f"expected a Spotify {kind} id, URI (spotify:{kind}:...) or link", ref=str(ref)[:100])
+        message = f"expected a Spotify {kind} id, URI (spotify:{kind}:...) or link"
+        raise Invalid(message, field="spotify", ref=str(ref)[:100])
     return match.group("id")
 
 
 def parse_any_ref(ref: str) -> tuple[str | None, str]:
-    """(kind, id) from a Spotify id, URI or link; the kind is None for a bare id. BadInput
-    otherwise."""
+    """(kind, id) from a Spotify id, URI or link; the kind is None for a bare id. Invalid
+    otherwise, as `parse_ref`."""
     match = _REF.fullmatch(ref.strip()) if isinstance(ref, str) else None
     if not match:
-        raise BadInput("expected a Spotify id, URI (spotify:track:...) or link", ref=str(ref)[:100])
+        message = "expected a Spotify id, URI (spotify:track:...) or link"
+        raise Invalid(message, field="spotify", ref=str(ref)[:100])
     return match.group("uri_kind") or match.group("url_kind"), match.group("id")
 
 

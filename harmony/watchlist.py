@@ -36,7 +36,7 @@ import apsw
 from . import events, wanted
 from .config import Config
 from .db import Database, Row
-from .errors import BadInput, Conflict, HarmonyError, Invalid, NotFound, UpstreamCoolingDown
+from .errors import Conflict, HarmonyError, Invalid, NotFound, UpstreamCoolingDown
 from .jobs import GiveUp, Job, Later, Queue
 from .metrics import Metrics
 from .spotify import SERVICE, Album, AlbumRef, Spotify, parse_any_ref, parse_ref
@@ -169,21 +169,21 @@ class Release:
 
 def parse_groups(value: object) -> tuple[str, ...]:
     """A list of release groups (`album`, `single` (Spotify files EPs here), `compilation`,
-    `appears_on`), deduplicated in the canonical order; BadInput otherwise."""
+    `appears_on`), deduplicated in the canonical order; Invalid otherwise."""
     if not isinstance(value, list) or not value or not all(isinstance(v, str) for v in value):
-        raise BadInput(
+        raise Invalid(
             f"release_groups must be a non-empty list of {', '.join(GROUPS)}", field="release_groups"
         )
     unknown = sorted(set(value) - set(GROUPS))
     if unknown:
-        raise BadInput(f"unknown release group(s): {', '.join(unknown)}", field="release_groups")
+        raise Invalid(f"unknown release group(s): {', '.join(unknown)}", field="release_groups")
     return tuple(g for g in GROUPS if g in value)
 
 
 def parse_since(value: object) -> str:
-    """A `YYYY-MM-DD` date; BadInput otherwise."""
+    """A `YYYY-MM-DD` date; Invalid otherwise."""
     if not isinstance(value, str):
-        raise BadInput("since must be a date written YYYY-MM-DD", field="since")
+        raise Invalid("since must be a date written YYYY-MM-DD", field="since")
     try:
         return dt.date.fromisoformat(value).isoformat() if len(value) == 10 else _bad_since()
     except ValueError:
@@ -191,7 +191,7 @@ def parse_since(value: object) -> str:
 
 
 def _bad_since() -> str:
-    raise BadInput("since must be a date written YYYY-MM-DD", field="since")
+    raise Invalid("since must be a date written YYYY-MM-DD", field="since")
 
 
 def is_wanted(release_date: str, group: str, groups: Sequence[str], since: str) -> bool:
@@ -386,12 +386,12 @@ class Watcher:
         sets: dict[str, Any] = {}
         if "paused" in changes:
             if not isinstance(changes["paused"], bool):
-                raise BadInput("paused must be true or false", field="paused")
+                raise Invalid("paused must be true or false", field="paused")
             sets["paused"] = int(changes["paused"])
         if "priority" in changes:
             priority = changes["priority"]
             if isinstance(priority, bool) or not isinstance(priority, int) or not -1000 <= priority <= 1000:
-                raise BadInput("priority must be an integer from -1000 to 1000", field="priority")
+                raise Invalid("priority must be an integer from -1000 to 1000", field="priority")
             sets["priority"] = priority
         if "release_groups" in changes:
             sets["release_groups"] = ",".join(parse_groups(changes["release_groups"]))
@@ -686,7 +686,7 @@ class Requests:
         Development Mode apps). Returns each item with what happened to it."""
         kind, spotify_id = parse_any_ref(ref)
         if kind not in (None, "track", "album", "artist"):
-            raise BadInput(f"spotify must name a track or an album, not a {kind}", field="spotify")
+            raise Invalid(f"spotify must name a track or an album, not a {kind}", field="spotify")
         if kind == "artist":
             raise Invalid(
                 "that is an artist: watch it with POST /api/v1/artists to want its new releases",
@@ -711,10 +711,11 @@ class Requests:
                 out.append(wanted.want(conn, to_wanted(full, album.ref, discs), source))
         return out
 
-    def search(self, query: str, kind: str, page: int = 0) -> dict[str, Any]:
-        """One page (10 results, as Development Mode allows) of a Spotify search, each result
-        saying whether it is already wanted, owned or watched."""
-        results = self.spotify.search(query, kind, offset=page * 10)
+    def search(self, query: str, kind: str, offset: int = 0) -> dict[str, Any]:
+        """One page (10 results from `offset`, as Development Mode allows) of a Spotify search,
+        each result saying whether it is already wanted, owned or watched; with Spotify's `total`
+        and whether `more` follow."""
+        results = self.spotify.search(query, kind, offset=offset)
         conn = self.db.conn()
         items: list[dict[str, Any]] = []
         for result in results.items:
@@ -733,12 +734,7 @@ class Requests:
                 )
                 view["release_id"] = row["id"] if row else None
             items.append(view)
-        return {
-            "items": items,
-            "total": results.total,
-            "page": page,
-            "next_page": page + 1 if results.more else None,
-        }
+        return {"items": items, "total": results.total, "more": results.more}
 
 
 # --- read-only views for the web UI --------------------------------------------------------------------

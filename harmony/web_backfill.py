@@ -5,7 +5,7 @@
     GET  /api/v1/backfill/jobs/{id}   one run and its progress
 
 A second start while a run is running is 409 (`conflict`); without a Spotify client id it is
-409 (`not_configured`). Unknown body fields and values that are not booleans are 400.
+409 (`not_configured`). Unknown body fields and values that are not booleans are 422.
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ import bottle
 from bottle import HTTPResponse
 
 from . import backfill
-from .errors import BadInput
+from .errors import Invalid
 from .web_base import choice_param, json_body, page_params, paged, path_id
 
 if TYPE_CHECKING:
@@ -32,11 +32,11 @@ def register(app: bottle.Bottle, ctx: Context) -> None:
         body = json_body(allowed=FIELDS)
         for name in FIELDS:
             if name in body and not isinstance(body[name], bool):
-                raise BadInput(f"{name} must be true or false", field=name)
+                raise Invalid(f"{name} must be true or false", field=name)
         run = backfiller.start(
             write_tags=body.get("write_tags"), retry_unmatched=body.get("retry_unmatched", False)
         )
-        return HTTPResponse(run.to_dict(), 202)
+        return HTTPResponse(run.to_dict(), 202, Location=f"/api/v1/backfill/jobs/{run.id}")
 
     def list_runs() -> dict[str, Any]:
         limit, after = page_params()

@@ -49,10 +49,12 @@ from .errors import (
     DiskFull,
     Forbidden,
     HarmonyError,
+    Invalid,
     ReadOnly,
     TooLarge,
     TooManyRequests,
     Unauthorized,
+    UnsupportedMediaType,
 )
 
 if TYPE_CHECKING:
@@ -137,11 +139,15 @@ def _check_value(value: Any, path: str, depth: int) -> None:
 
 
 def json_body(allowed: Iterable[str] | None = None) -> dict[str, Any]:
-    """The request body as a JSON object, or BadInput. An empty body counts as `{}`.
+    """The request body as a JSON object. An empty body counts as `{}`.
 
-    Refuses bodies over MAX_BODY (413), a content type other than JSON, invalid JSON,
-    duplicate keys, nesting deeper than MAX_DEPTH, text that is not valid Unicode, and
-    non-finite numbers. With `allowed`, a key outside it is refused, naming the key.
+    Refuses a body over MAX_BODY (413 TooLarge), a content type other than JSON (415
+    UnsupportedMediaType), and a body that cannot be read as one JSON object (400 BadInput):
+    invalid JSON, not an object, duplicate keys, nesting deeper than MAX_DEPTH, text that is
+    not valid Unicode, non-finite numbers. With `allowed`, a key outside it is a wrong field
+    of a well-formed body (422 Invalid, naming the key), as a handler's own checks of each
+    field are: every route that takes no body passes `allowed=()`, so a body it would ignore
+    is refused instead.
     """
     length = request.content_length
     if length > MAX_BODY:
@@ -153,7 +159,7 @@ def json_body(allowed: Iterable[str] | None = None) -> dict[str, Any]:
         return {}
     ctype = request.content_type.split(";")[0].strip().lower()
     if ctype and ctype != "application/json":
-        raise BadInput("request body must be application/json", content_type=ctype[:100])
+        raise UnsupportedMediaType("request body must be application/json", content_type=ctype[:100])
     try:
         body = json.loads(raw, object_pairs_hook=_no_duplicates, parse_constant=_no_constant)
     except RecursionError:
@@ -168,7 +174,8 @@ def json_body(allowed: Iterable[str] | None = None) -> dict[str, Any]:
     if allowed is not None:
         unknown = sorted(set(body) - set(allowed))
         if unknown:
-            raise BadInput(f"unknown field(s): {', '.join(unknown)}", fields=unknown)
+            named = [name[:100] for name in unknown[:20]]
+            raise Invalid(f"unknown field(s): {', '.join(named)}", field=named[0], fields=named)
     return body
 
 
@@ -244,13 +251,6 @@ def path_id(value: str, name: str = "id") -> int:
     return int(value)
 
 
-def body_id(value: Any, field: str) -> int:
-    """A positive integer id from a JSON body, within SQLite's range, or BadInput naming the field."""
-    if isinstance(value, bool) or not isinstance(value, int) or not 0 < value <= MAX_ID:
-        raise BadInput(f"{field} must be a positive integer id", field=field)
-    return value
-
-
 # --- paging -------------------------------------------------------------------------------------
 # A cursor is the sort key of the last row of a page (a tuple of ints and strings), sent as an
 # opaque URL-safe string, so a list can page over composite keys (artist name, then id).
@@ -313,6 +313,22 @@ def paged(
     if total is not None:
         body["total"] = total
     return body
+
+
+def listed(rows: Sequence[Any], limit: int, after: Key | None) -> dict[str, Any]:
+    """One page of a list held whole in memory (tasks, settings, a search's candidates, the
+    Spotify user's playlists), by position: the cursor is the offset of the page's end, and
+    `total` counts the whole list. Call with `page_params()` (shape `(int,)`)."""
+    start = after[0] if after is not None else 0
+    if not 0 <= start <= len(rows):
+        raise BadInput("query parameter cursor is not a cursor from this list", parameter="cursor")
+    page = rows[start : start + limit]
+    end = start + len(page)
+    return {
+        "items": [row if isinstance(row, dict) else row.to_dict() for row in page],
+        "next_cursor": encode_cursor((end,)) if end < len(rows) else None,
+        "total": len(rows),
+    }
 
 
 def current_key() -> dict[str, Any] | None:

@@ -9,6 +9,7 @@ GET    /api/v1/downloads/{id}
 POST   /api/v1/downloads/{id}/cancel
 GET    /api/v1/users/blocked
 POST   /api/v1/users/blocked                        {"username", "reason"}
+GET    /api/v1/users/blocked/{username}
 DELETE /api/v1/users/blocked/{username}
 GET    /api/v1/search/budget                        spent, remaining, next free slot
 
@@ -24,13 +25,14 @@ POST   /ui/users/unblock                            unblock a user (form: userna
 from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
+from urllib.parse import quote
 
 import bottle
 from bottle import HTTPResponse
 
 from . import transfers, wanted
 from .config import Config
-from .errors import BadInput
+from .errors import Invalid
 from .transfers import Download
 from .web_base import (
     action,
@@ -39,6 +41,7 @@ from .web_base import (
     form_text,
     int_param,
     json_body,
+    listed,
     page_params,
     paged,
     path_id,
@@ -81,12 +84,8 @@ def register(app: bottle.Bottle, ctx: Context) -> None:
 
     def candidates(item_id: str) -> dict[str, Any]:
         number = path_id(item_id, "item_id")
-        rows = searcher.candidates(number)
-        return {
-            "items": [row.to_dict() for row in rows],
-            "searches": searcher.searches(number),
-            "next_cursor": None,
-        }
+        page = listed(searcher.candidates(number), *page_params())
+        return {**page, "searches": searcher.searches(number)}
 
     def pick(item_id: str, candidate_id: str) -> dict[str, Any]:
         json_body(allowed=())
@@ -127,11 +126,15 @@ def register(app: bottle.Bottle, ctx: Context) -> None:
         body = json_body(allowed={"username", "reason"})
         reason = body.get("reason", "blocked by the operator")
         if not isinstance(reason, str) or len(reason) > 300:
-            raise BadInput("reason must be text of at most 300 characters", field="reason")
+            raise Invalid("reason must be text of at most 300 characters", field="reason")
         row = transfers.block(db, body.get("username"), reason)  # type: ignore[arg-type]
-        return HTTPResponse(row, 201, Location=f"/api/v1/users/blocked/{row['username']}")
+        return HTTPResponse(row, 201, Location=f"/api/v1/users/blocked/{quote(row['username'], safe='')}")
+
+    def blocked_user(username: str) -> dict[str, Any]:
+        return transfers.blocked_user(db, username)
 
     def unblock(username: str) -> HTTPResponse:
+        json_body(allowed=())
         transfers.unblock(db, username)
         return HTTPResponse(status=204)
 
@@ -214,6 +217,7 @@ def register(app: bottle.Bottle, ctx: Context) -> None:
     app.route("/api/v1/downloads/<transfer_id>/cancel", "POST", cancel, role="operator")
     app.route("/api/v1/users/blocked", "GET", blocked, role="read")
     app.route("/api/v1/users/blocked", "POST", block, role="operator")
+    app.route("/api/v1/users/blocked/<username:path>", "GET", blocked_user, role="read")
     app.route("/api/v1/users/blocked/<username:path>", "DELETE", unblock, role="operator")
     app.route("/api/v1/search/budget", "GET", budget, role="read")
     app.route("/ui/downloads", "GET", downloads_page, role="read")

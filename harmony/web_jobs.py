@@ -27,7 +27,7 @@ from typing import TYPE_CHECKING, Any
 import bottle
 from bottle import HTTPResponse
 
-from .errors import BadInput, NotFound
+from .errors import BadInput, Invalid, NotFound
 from .jobs import MAX_BATCH, STATES, TYPE_PATTERN
 from .web_base import (
     MAX_ID,
@@ -37,6 +37,7 @@ from .web_base import (
     form_list,
     form_text,
     json_body,
+    listed,
     page_params,
     paged,
     path_id,
@@ -51,34 +52,44 @@ if TYPE_CHECKING:
 def register(app: bottle.Bottle, ctx: Context) -> None:
     queue, wheel = ctx.queue, ctx.wheel
 
-    def known_type(value: Any) -> str:
+    def known_type(value: Any, error: type[BadInput] | type[Invalid] = BadInput, **where: str) -> str:
+        """A job type with a handler or a job; `error` (with `where`, naming the parameter or
+        field) otherwise."""
         if not isinstance(value, str) or not TYPE_PATTERN.match(value):
-            raise BadInput("job type must be a string matching [a-z][a-z0-9_.:-]{0,63}")
+            raise error("job type must be a string matching [a-z][a-z0-9_.:-]{0,63}", **where)
         if value not in ctx.workers.handlers and not queue.has_type(value):
-            raise BadInput(f"unknown job type {value!r}", type=value, known=sorted(ctx.workers.handlers))
+            known = sorted(ctx.workers.handlers)
+            raise error(f"unknown job type {value!r}", type=value, known=known, **where)
         return value
 
     def selection() -> dict[str, Any]:
         """The body of requeue and purge: exactly one of `ids` (1..MAX_BATCH integers) or `type`."""
         body = json_body(allowed={"ids", "type"})
         if ("ids" in body) == ("type" in body):
-            raise BadInput('give either "ids" (a list of job ids) or "type"')
+            raise Invalid('give either "ids" (a list of job ids) or "type"', fields=["ids", "type"])
         if "type" in body:
-            return {"type": known_type(body["type"])}
+            return {"type": known_type(body["type"], Invalid, field="type")}
         ids = body["ids"]
         if not isinstance(ids, list) or not ids or len(ids) > MAX_BATCH:
-            raise BadInput(f'"ids" must be a list of 1 to {MAX_BATCH} job ids')
+            raise Invalid(f'"ids" must be a list of 1 to {MAX_BATCH} job ids', field="ids")
         if not all(isinstance(i, int) and not isinstance(i, bool) and 0 < i <= MAX_ID for i in ids):
-            raise BadInput('"ids" must hold positive integers (at most 2^63 - 1)', field="ids")
+            raise Invalid('"ids" must hold positive integers (at most 2^63 - 1)', field="ids")
         return {"ids": ids}
 
     def list_jobs() -> dict[str, Any]:
         limit, after = page_params()
         state = choice_param("state", STATES)
         raw_type = str_param("type", 64)
-        job_type = known_type(raw_type) if raw_type else None
+        job_type = known_type(raw_type, parameter="type") if raw_type else None
         rows = queue.list_jobs(state=state, type=job_type, limit=limit + 1, after=after[0] if after else 0)
-        return paged(rows, limit, lambda job: (job.id,))
+        total = None if after is not None else count(state, job_type)
+        return paged(rows, limit, lambda job: (job.id,), total=total)
+
+    def count(state: str | None, job_type: str | None) -> int:
+        """The jobs a filter selects, from the totals the metrics read too (one grouped count)."""
+        stats = queue.stats()
+        by_state = stats["by_type"].get(job_type, {}) if job_type else stats["by_state"]
+        return int(by_state.get(state, 0)) if state else int(sum(by_state.values()))
 
     def stats() -> dict[str, Any]:
         return {**queue.stats(), "handlers": sorted(ctx.workers.handlers)}
@@ -99,9 +110,10 @@ def register(app: bottle.Bottle, ctx: Context) -> None:
         return {"purged": ids, "count": len(ids)}
 
     def tasks() -> dict[str, Any]:
-        return {"items": wheel.tasks(), "next_cursor": None}
+        return listed(wheel.tasks(), *page_params())
 
     def run_task(name: str) -> HTTPResponse:
+        json_body(allowed=())
         wheel.trigger(name)
         return HTTPResponse({"task": name, "triggered": True}, 202)
 

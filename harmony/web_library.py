@@ -55,7 +55,7 @@ def register(app: bottle.Bottle, ctx: Context) -> None:
     def scan() -> HTTPResponse:
         json_body(allowed=())
         shelf.start()
-        return HTTPResponse(shelf.status(), 202)
+        return HTTPResponse(shelf.status(), 202, Location="/api/v1/library/scan")
 
     def scan_status() -> dict[str, Any]:
         return shelf.status()

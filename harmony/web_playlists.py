@@ -25,8 +25,18 @@ from typing import TYPE_CHECKING, Any
 import bottle
 from bottle import HTTPResponse
 
-from .errors import BadInput, HarmonyError
-from .web_base import action, encode_cursor, form_text, json_body, page_params, paged, path_id, render
+from .errors import BadInput, HarmonyError, Invalid
+from .web_base import (
+    action,
+    encode_cursor,
+    form_text,
+    json_body,
+    listed,
+    page_params,
+    paged,
+    path_id,
+    render,
+)
 
 if TYPE_CHECKING:
     from .context import Context
@@ -43,14 +53,14 @@ def register(app: bottle.Bottle, ctx: Context) -> None:
         body = json_body(allowed={"spotify", "want_tracks"})
         ref, want = body.get("spotify"), body.get("want_tracks", True)
         if not isinstance(ref, str) or not ref.strip():
-            raise BadInput("spotify must be a playlist id, URI or URL", field="spotify")
+            raise Invalid("spotify must be a playlist id, URI or URL", field="spotify")
         if not isinstance(want, bool):
-            raise BadInput("want_tracks must be true or false", field="want_tracks")
+            raise Invalid("want_tracks must be true or false", field="want_tracks")
         playlist = playlists.follow(ref, want_tracks=want)
         return HTTPResponse(playlist.to_dict(), 201, Location=f"/api/v1/playlists/{playlist.id}")
 
     def mine() -> dict[str, Any]:
-        return {"items": playlists.mine(), "next_cursor": None}
+        return listed(playlists.mine(), *page_params())
 
     def show(playlist_id: str) -> dict[str, Any]:
         playlist = playlists.get(path_id(playlist_id, "playlist_id"))
@@ -61,12 +71,14 @@ def register(app: bottle.Bottle, ctx: Context) -> None:
         return playlists.update(path_id(playlist_id, "playlist_id"), body).to_dict()
 
     def unfollow(playlist_id: str) -> HTTPResponse:
+        json_body(allowed=())
         playlists.unfollow(path_id(playlist_id, "playlist_id"))
         return HTTPResponse(status=204)
 
     def sync(playlist_id: str) -> HTTPResponse:
+        json_body(allowed=())
         job = playlists.request_sync(path_id(playlist_id, "playlist_id"))
-        return HTTPResponse({"job": job.to_dict()}, 202)
+        return HTTPResponse({"job": job.to_dict()}, 202, Location=f"/api/v1/jobs/{job.id}")
 
     # --- pages (the web UI) ------------------------------------------------------------------
 

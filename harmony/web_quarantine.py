@@ -60,6 +60,7 @@ def register(app: bottle.Bottle, ctx: Context) -> None:
         return {"outcome": outcome.outcome, "path": outcome.path}
 
     def delete(quarantine_id: str) -> HTTPResponse:
+        json_body(allowed=())
         importer.delete(path_id(quarantine_id, "quarantine_id"))
         return HTTPResponse(status=204)
 

@@ -19,7 +19,7 @@ import bottle
 
 from . import config
 from .errors import HarmonyError
-from .web_base import form_text, json_body, render, see_other
+from .web_base import MAX_PAGE, form_text, json_body, listed, page_params, render, see_other
 
 if TYPE_CHECKING:
     from .context import Context
@@ -27,13 +27,13 @@ if TYPE_CHECKING:
 
 def register(app: bottle.Bottle, ctx: Context) -> None:
     def show() -> dict[str, Any]:
-        return {"items": config.describe_live(ctx.config)}
+        return listed(config.describe_live(ctx.config), *page_params())
 
     def change() -> dict[str, Any]:
         body = json_body()
         ctx.config = config.change(ctx.db, ctx.base_config, ctx.config, body)
         logging.getLogger().setLevel(ctx.config["log.level"].upper())
-        return show()
+        return listed(config.describe_live(ctx.config), MAX_PAGE, None)
 
     # --- pages (the web UI) ------------------------------------------------------------------
 

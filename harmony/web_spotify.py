@@ -17,10 +17,10 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 import bottle
-from bottle import request
+from bottle import HTTPResponse, request
 
 from .config import Url
-from .errors import BadInput, HarmonyError
+from .errors import BadInput, HarmonyError, Invalid
 from .web_base import action, json_body, render, render_error, see_other
 
 if TYPE_CHECKING:
@@ -43,11 +43,11 @@ def register(app: bottle.Bottle, ctx: Context) -> None:
     def authorize() -> dict[str, Any]:
         body = json_body(allowed={"redirect_uri"})
         redirect = body.get("redirect_uri")
-        if redirect is not None:
+        if "redirect_uri" in body:  # null is not a URL either
             try:
                 redirect = Url()(redirect)
             except ValueError as exc:
-                raise BadInput(f"redirect_uri: {exc}", field="redirect_uri") from None
+                raise Invalid(f"redirect_uri: {exc}", field="redirect_uri") from None
         if not redirect and not spotify.redirect_uri:
             redirect = request.urlparts.scheme + "://" + request.urlparts.netloc + CALLBACK_PATH
         return {"url": spotify.authorize_url(redirect or None)}
@@ -61,9 +61,10 @@ def register(app: bottle.Bottle, ctx: Context) -> None:
         user = spotify.complete_authorization(state, code)
         return render("spotify_connected", name=user.display_name)
 
-    def disconnect() -> dict[str, Any]:
+    def disconnect() -> HTTPResponse:
+        json_body(allowed=())
         spotify.disconnect()
-        return {"authorization": None}
+        return HTTPResponse(status=204)
 
     # --- pages (the web UI) ------------------------------------------------------------------
 

@@ -28,7 +28,7 @@ import bottle
 from bottle import HTTPResponse
 
 from . import events, playlists, wanted, watchlist, web_downloads
-from .errors import BadInput, TooManyRequests
+from .errors import BadInput, Invalid, TooManyRequests
 from .web_base import (
     action as form_action,
 )
@@ -53,6 +53,8 @@ if TYPE_CHECKING:
     from .context import Context
 
 SEARCH_KINDS = ("track", "album", "artist")
+# Spotify serves a search's results up to offset 1,000, ten at a time to a Development Mode app.
+SEARCH_MAX_OFFSET = 990
 ACTIONS = ("retry", "skip", "unskip", "search", "wrong")
 # What each action's button says.
 LABELS = {"retry": "Retry", "skip": "Skip", "unskip": "Unskip", "search": "Search now", "wrong": "Wrong file"}
@@ -114,7 +116,7 @@ def register(app: bottle.Bottle, ctx: Context) -> None:
         body = json_body(allowed={"spotify"})
         ref = body.get("spotify")
         if not isinstance(ref, str) or not ref.strip():
-            raise BadInput("spotify must be a track or album id, URI or URL", field="spotify")
+            raise Invalid("spotify must be a track or album id, URI or URL", field="spotify")
         results = requests.want(ref)
         items = [{**item.to_dict(), "outcome": outcome} for item, outcome in results]
         status = 201 if any(outcome in ("created", "owned") for _, outcome in results) else 200
@@ -130,10 +132,11 @@ def register(app: bottle.Bottle, ctx: Context) -> None:
         body = json_body(allowed={"priority"})
         priority = body.get("priority")
         if isinstance(priority, bool) or not isinstance(priority, int) or not -1000 <= priority <= 1000:
-            raise BadInput("priority must be an integer from -1000 to 1000", field="priority")
+            raise Invalid("priority must be an integer from -1000 to 1000", field="priority")
         return wanted.set_priority(db, path_id(item_id, "item_id"), priority).to_dict()
 
     def delete(item_id: str) -> HTTPResponse:
+        json_body(allowed=())
         wanted.delete(db, path_id(item_id, "item_id"))
         return HTTPResponse(status=204)
 
@@ -149,9 +152,19 @@ def register(app: bottle.Bottle, ctx: Context) -> None:
         if not query:
             raise BadInput("query parameter q is required", parameter="q")
         kind = choice_param("type", SEARCH_KINDS) or "track"
-        page = int_param("page", 0, 0, 99)
-        assert page is not None
-        return requests.search(query, kind, page)
+        limit, after = page_params()
+        offset = after[0] if after else 0
+        if not 0 <= offset <= SEARCH_MAX_OFFSET:
+            raise BadInput("query parameter cursor is not a cursor from this list", parameter="cursor")
+        found = requests.search(query, kind, offset)
+        items = found["items"][:limit]
+        end = offset + len(items)
+        more = (found["more"] or len(found["items"]) > limit) and end <= SEARCH_MAX_OFFSET
+        return {
+            "items": items,
+            "next_cursor": encode_cursor((end,)) if more and items else None,
+            "total": found["total"],
+        }
 
     def list_events() -> dict[str, Any]:
         limit, after = page_params()

@@ -30,7 +30,7 @@ import bottle
 from bottle import HTTPResponse, request
 
 from . import events
-from .errors import BadInput, HarmonyError
+from .errors import BadInput, HarmonyError, Invalid
 from .watchlist import GROUPS, SORTS, parse_groups, parse_since
 from .web_base import (
     action,
@@ -75,12 +75,12 @@ def register(app: bottle.Bottle, ctx: Context) -> None:
         body = json_body(allowed=ARTIST_FIELDS)
         ref = body.get("spotify")
         if not isinstance(ref, str) or not ref.strip():
-            raise BadInput("spotify must be an artist id, URI or URL", field="spotify")
+            raise Invalid("spotify must be an artist id, URI or URL", field="spotify")
         groups = parse_groups(body["release_groups"]) if "release_groups" in body else None
         since = parse_since(body["since"]) if "since" in body else None
         priority = body.get("priority", 0)
         if isinstance(priority, bool) or not isinstance(priority, int) or not -1000 <= priority <= 1000:
-            raise BadInput("priority must be an integer from -1000 to 1000", field="priority")
+            raise Invalid("priority must be an integer from -1000 to 1000", field="priority")
         artist = watcher.add(ref, release_groups=groups, since=since, priority=priority)
         return HTTPResponse(artist.to_dict(), 201, Location=f"/api/v1/artists/{artist.id}")
 
@@ -99,28 +99,36 @@ def register(app: bottle.Bottle, ctx: Context) -> None:
         }
 
     def update(artist_id: str) -> dict[str, Any]:
-        body = json_body(allowed={"paused", "priority", "release_groups", "since"})
+        fields = ("paused", "priority", "release_groups", "since")
+        body = json_body(allowed=fields)
         if not body:
-            raise BadInput("give at least one of paused, priority, release_groups, since")
+            raise Invalid(f"give at least one of {', '.join(fields)}", fields=list(fields))
         return watcher.update(path_id(artist_id, "artist_id"), body).to_dict()
 
     def remove(artist_id: str) -> HTTPResponse:
+        json_body(allowed=())
         watcher.delete(path_id(artist_id, "artist_id"))
         return HTTPResponse(status=204)
 
     def scan(artist_id: str) -> HTTPResponse:
+        json_body(allowed=())
         job = watcher.request_scan(path_id(artist_id, "artist_id"))
-        return HTTPResponse({"job": job.to_dict()}, 202)
+        return HTTPResponse({"job": job.to_dict()}, 202, Location=f"/api/v1/jobs/{job.id}")
 
     def list_releases() -> dict[str, Any]:
         limit, after = page_params((str, int))
         since = str_param("since", 10)
+        try:
+            since = parse_since(since) if since else None
+        except Invalid:
+            message = "query parameter since must be a date written YYYY-MM-DD"
+            raise BadInput(message, parameter="since") from None
         rows = watcher.releases(
             after=after,
             limit=limit + 1,
             artist_id=int_param("artist", None, 1),
             group=choice_param("group", GROUPS),
-            since=parse_since(since) if since else None,
+            since=since,
         )
         return paged(rows, limit, lambda r: (r.release_date, r.id))
 

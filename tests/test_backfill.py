@@ -507,23 +507,26 @@ def test_a_run_whose_job_is_dead_says_so_and_one_whose_job_is_gone_resumes(
 
 
 @pytest.mark.parametrize(
-    "body",
+    ("body", "status"),
     [
-        b'{"write_tags": true, "force": true}',
-        b'{"write_tags": "yes"}',
-        b'{"retry_unmatched": 1}',
-        b'{"write_tags": null}',
-        b"[true]",
-        b"write_tags=true",
-        b'{"write_tags": true',
+        (b'{"write_tags": true, "force": true}', 422),  # a JSON object with a wrong field
+        (b'{"write_tags": "yes"}', 422),
+        (b'{"retry_unmatched": 1}', 422),
+        (b'{"write_tags": null}', 422),
+        (b"[true]", 400),  # not a JSON object
+        (b"write_tags=true", 400),
+        (b'{"write_tags": true', 400),
     ],
 )
-def test_bad_bodies_are_400_and_start_nothing(world: tuple[Context, Fakes], api: Client, body: bytes) -> None:
+def test_bad_bodies_are_refused_and_start_nothing(
+    world: tuple[Context, Fakes], api: Client, body: bytes, status: int
+) -> None:
     ctx, _ = world
     response = api.request(
         "POST", "/api/v1/backfill", body=body, headers={"Content-Type": "application/json"}
     )
-    assert response.status == 400 and response.json["error"]["code"] == "bad_input"
+    assert response.status == status
+    assert response.json["error"]["code"] == {400: "bad_input", 422: "invalid"}[status]
     assert backfill.list_runs(ctx.db) == [] and ctx.queue.list_jobs(type=backfill.JOB) == []
 
 

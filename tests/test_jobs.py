@@ -561,17 +561,17 @@ def test_api_bad_requeue_or_purge_changes_nothing(ctx: Any, client: Any, action:
     cases: list[tuple[Any, int]] = [
         ({"ids": [dead[0], 9999]}, 404),
         ({"ids": [dead[0], live]}, 409),
-        ({"type": "nope"}, 400),
-        ({"type": 7}, 400),
-        ({"ids": []}, 400),
-        ({"ids": "1"}, 400),
-        ({"ids": ["1"]}, 400),
-        ({"ids": [True]}, 400),
-        ({"ids": [0]}, 400),
-        ({"ids": list(range(1, 1002))}, 400),
-        ({"ids": dead, "type": "import"}, 400),
-        ({"ids": dead, "force": True}, 400),
-        ({}, 400),
+        ({"type": "nope"}, 422),
+        ({"type": 7}, 422),
+        ({"ids": []}, 422),
+        ({"ids": "1"}, 422),
+        ({"ids": ["1"]}, 422),
+        ({"ids": [True]}, 422),
+        ({"ids": [0]}, 422),
+        ({"ids": list(range(1, 1002))}, 422),
+        ({"ids": dead, "type": "import"}, 422),
+        ({"ids": dead, "force": True}, 422),
+        ({}, 422),
     ]
     for body, status in cases:
         response = client.request("POST", url, json_body=body)
@@ -580,8 +580,22 @@ def test_api_bad_requeue_or_purge_changes_nothing(ctx: Any, client: Any, action:
     for raw in (b"not json", b"[1, 2]", b'"ids"'):
         response = client.request("POST", url, body=raw, headers={"Content-Type": "application/json"})
         assert response.status == 400
-    assert client.request("POST", url, body=b"{}", headers={"Content-Type": "text/plain"}).status == 400
+    assert client.request("POST", url, body=b"{}", headers={"Content-Type": "text/plain"}).status == 415
     assert _snapshot(ctx) == before
+
+
+def test_lists_held_in_memory_page_by_position(client: Any) -> None:
+    """Tasks and settings come from memory, yet page like every list: limit, cursor, total."""
+    for path in ("/api/v1/tasks", "/api/v1/settings"):
+        whole = client.request("GET", path).json
+        assert whole["next_cursor"] is None and whole["total"] == len(whole["items"]) > 3
+        first = client.request("GET", f"{path}?limit=2").json
+        rest = client.request("GET", f"{path}?limit=500&cursor={first['next_cursor']}").json
+        names = [row.get("name") or row.get("key") for row in first["items"] + rest["items"]]
+        assert names == [row.get("name") or row.get("key") for row in whole["items"]]
+        assert rest["next_cursor"] is None
+        assert client.request("GET", f"{path}?cursor=WzEwMDBd").status == 400  # past the end
+        assert client.request("GET", f"{path}?limit=501").status == 400
 
 
 def test_api_lists_and_triggers_tasks(ctx: Any, client: Any, keys: dict[str, str]) -> None:

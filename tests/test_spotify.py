@@ -24,6 +24,7 @@ from harmony.context import Context, opened
 from harmony.errors import (
     BadInput,
     ConfigError,
+    Invalid,
     NotConfigured,
     NotFound,
     UpstreamCoolingDown,
@@ -808,7 +809,7 @@ def test_references_and_single_album_pages(ctx: Context, fakes: Fakes) -> None:
     for ref in (velvet, f"spotify:artist:{velvet}", f"https://open.spotify.com/artist/{velvet}?si=x1"):
         assert parse_ref(ref, "artist") == velvet
     for bad in (f"spotify:album:{velvet}", "velvet", f"https://open.spotify.com/playlist/{velvet}"):
-        with pytest.raises(BadInput, match="Spotify artist"):
+        with pytest.raises(Invalid, match="Spotify artist"):
             parse_ref(bad, "artist")
     first, total = ctx.spotify.artist_albums_page(velvet, ALL_GROUPS, 0)
     rest, same_total = ctx.spotify.artist_albums_page(velvet, ALL_GROUPS, len(first))

@@ -69,8 +69,8 @@ def test_acquisition_routes_answer_their_errors_and_change_nothing(tmp_path: Any
         ):
             resp = client.request(method, path)
             assert resp.status == status, (method, path, resp.json)
-        assert client.post("/api/v1/users/blocked", {"username": ""}).status == 400
-        assert client.post("/api/v1/users/blocked", {"username": "x", "colour": 1}).status == 400
+        assert client.post("/api/v1/users/blocked", {"username": ""}).status == 422
+        assert client.post("/api/v1/users/blocked", {"username": "x", "colour": 1}).status == 422
         assert w.ctx.db.query("SELECT * FROM wanted_items") == before
         assert not w.ctx.db.query("SELECT * FROM peers")
 
@@ -79,10 +79,12 @@ def test_blocking_a_user_lists_refuses_and_unblocks(tmp_path: Any) -> None:
     with world(tmp_path) as w:
         client = admin(w)
         made = client.post("/api/v1/users/blocked", {"username": "Lo/Fi fan", "reason": "mislabels"})
-        assert made.status == 201 and made.headers["location"].endswith("/api/v1/users/blocked/Lo/Fi fan")
+        assert made.status == 201 and made.headers["location"] == "/api/v1/users/blocked/Lo%2FFi%20fan"
+        assert client.get(made.headers["location"]).json["reason"] == "mislabels"
         assert [u["username"] for u in client.get("/api/v1/users/blocked").json["items"]] == ["Lo/Fi fan"]
         assert client.delete("/api/v1/users/blocked/Lo%2FFi%20fan").status == 204
         assert client.get("/api/v1/users/blocked").json["items"] == []
+        assert client.get(made.headers["location"]).status == 404
 
 
 def test_downloads_answer_without_slskd_with_live_false(tmp_path: Any) -> None:

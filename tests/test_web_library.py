@@ -166,9 +166,10 @@ def test_a_scan_is_started_watched_and_refused_while_it_runs(
     assert client.post("/api/v1/library/scan", key=keys["read"]).status == 403
     started = client.post("/api/v1/library/scan", key=keys["operator"])
     assert started.status == 202 and started.json["state"] == "running" and started.json["files"] == 0
+    assert started.headers["location"] == "/api/v1/library/scan"
     again = client.post("/api/v1/library/scan")
     assert again.status == 409 and again.json["error"]["details"]["scan_id"] == started.json["id"]
-    assert client.post("/api/v1/library/scan", json={"full": True}).status == 400
+    assert client.post("/api/v1/library/scan", json={"full": True}).status == 422
     while ctx.workers.run_one() is not None:
         pass
     status = client.get("/api/v1/library/scan", key=keys["read"]).json

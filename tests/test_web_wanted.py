@@ -67,35 +67,37 @@ def seed(ctx: Context) -> dict[str, int]:
 
 
 BAD = [
-    # (method, path, body, status, code)
+    # (method, path, body, status, code): 400 for a bad path or query parameter, 422 for a JSON
+    # body with a wrong, missing or unknown field
     ("GET", "/api/v1/artists/abc", None, 400, "bad_input"),
     ("GET", "/api/v1/artists/99", None, 404, "not_found"),
     ("GET", "/api/v1/artists?sort=age", None, 400, "bad_input"),
     ("GET", "/api/v1/artists?paused=maybe", None, 400, "bad_input"),
     ("GET", "/api/v1/artists?cursor=zz", None, 400, "bad_input"),
-    ("POST", "/api/v1/artists", {}, 400, "bad_input"),
-    ("POST", "/api/v1/artists", {"spotify": "spotify:track:" + "x" * 22}, 400, "bad_input"),
-    ("POST", "/api/v1/artists", {"spotify": "a" * 22, "release_groups": ["b-sides"]}, 400, "bad_input"),
-    ("POST", "/api/v1/artists", {"spotify": "a" * 22, "since": "last week"}, 400, "bad_input"),
-    ("POST", "/api/v1/artists", {"spotify": "a" * 22, "colour": "red"}, 400, "bad_input"),
+    ("POST", "/api/v1/artists", {}, 422, "invalid"),
+    ("POST", "/api/v1/artists", {"spotify": "spotify:track:" + "x" * 22}, 422, "invalid"),
+    ("POST", "/api/v1/artists", {"spotify": "a" * 22, "release_groups": ["b-sides"]}, 422, "invalid"),
+    ("POST", "/api/v1/artists", {"spotify": "a" * 22, "since": "last week"}, 422, "invalid"),
+    ("POST", "/api/v1/artists", {"spotify": "a" * 22, "colour": "red"}, 422, "invalid"),
     ("POST", "/api/v1/artists", {"spotify": "a" * 22}, 409, "conflict"),
-    ("PATCH", "/api/v1/artists/1", {"paused": "yes"}, 400, "bad_input"),
-    ("PATCH", "/api/v1/artists/1", {"priority": 10**9}, 400, "bad_input"),
-    ("PATCH", "/api/v1/artists/1", {}, 400, "bad_input"),
+    ("PATCH", "/api/v1/artists/1", {"paused": "yes"}, 422, "invalid"),
+    ("PATCH", "/api/v1/artists/1", {"priority": 10**9}, 422, "invalid"),
+    ("PATCH", "/api/v1/artists/1", {}, 422, "invalid"),
     ("PATCH", "/api/v1/artists/99", {"paused": True}, 404, "not_found"),
     ("DELETE", "/api/v1/artists/0", None, 400, "bad_input"),
     ("DELETE", "/api/v1/artists/99", None, 404, "not_found"),
+    ("DELETE", "/api/v1/artists/1", {"force": True}, 422, "invalid"),  # a route without a body refuses one
     ("POST", "/api/v1/artists/99/scan", None, 404, "not_found"),
     ("GET", "/api/v1/releases?group=b-sides", None, 400, "bad_input"),
     ("GET", "/api/v1/releases?since=2020", None, 400, "bad_input"),
     ("GET", "/api/v1/releases/99", None, 404, "not_found"),
-    ("POST", "/api/v1/playlists", {"spotify": 5}, 400, "bad_input"),
+    ("POST", "/api/v1/playlists", {"spotify": 5}, 422, "invalid"),
     ("POST", "/api/v1/playlists", {"spotify": "p" * 22}, 409, "conflict"),
-    ("POST", "/api/v1/playlists", {"spotify": "spotify:artist:" + "a" * 22}, 400, "bad_input"),
-    ("POST", "/api/v1/playlists", {"spotify": "p" * 21 + "q", "want_tracks": "no"}, 400, "bad_input"),
+    ("POST", "/api/v1/playlists", {"spotify": "spotify:artist:" + "a" * 22}, 422, "invalid"),
+    ("POST", "/api/v1/playlists", {"spotify": "p" * 21 + "q", "want_tracks": "no"}, 422, "invalid"),
     ("GET", "/api/v1/playlists/x", None, 400, "bad_input"),
-    ("PATCH", "/api/v1/playlists/1", {"want_tracks": 1}, 400, "bad_input"),
-    ("PATCH", "/api/v1/playlists/1", {"name": "x"}, 400, "bad_input"),
+    ("PATCH", "/api/v1/playlists/1", {"want_tracks": 1}, 422, "invalid"),
+    ("PATCH", "/api/v1/playlists/1", {"name": "x"}, 422, "invalid"),
     ("DELETE", "/api/v1/playlists/99", None, 404, "not_found"),
     ("POST", "/api/v1/playlists/99/sync", None, 404, "not_found"),
     ("GET", "/api/v1/wanted?state=lost", None, 400, "bad_input"),
@@ -103,21 +105,21 @@ BAD = [
     ("GET", "/api/v1/wanted?sort=random", None, 400, "bad_input"),
     ("GET", "/api/v1/wanted?artist=-1", None, 400, "bad_input"),
     ("GET", "/api/v1/wanted?sort=changed&cursor=WzFd", None, 400, "bad_input"),
-    ("POST", "/api/v1/wanted", {"spotify": ""}, 400, "bad_input"),
-    ("POST", "/api/v1/wanted", {"spotify": "https://example.com/track/1"}, 400, "bad_input"),
+    ("POST", "/api/v1/wanted", {"spotify": ""}, 422, "invalid"),
+    ("POST", "/api/v1/wanted", {"spotify": "https://example.com/track/1"}, 422, "invalid"),
     ("POST", "/api/v1/wanted", {"spotify": "spotify:artist:" + "a" * 22}, 422, "invalid"),
-    ("POST", "/api/v1/wanted", {"spotify": "spotify:playlist:" + "a" * 22}, 400, "bad_input"),
+    ("POST", "/api/v1/wanted", {"spotify": "spotify:playlist:" + "a" * 22}, 422, "invalid"),
     ("GET", "/api/v1/wanted/99", None, 404, "not_found"),
-    ("PATCH", "/api/v1/wanted/{item}", {"priority": "high"}, 400, "bad_input"),
-    ("PATCH", "/api/v1/wanted/{item}", {"state": "done"}, 400, "bad_input"),
+    ("PATCH", "/api/v1/wanted/{item}", {"priority": "high"}, 422, "invalid"),
+    ("PATCH", "/api/v1/wanted/{item}", {"state": "done"}, 422, "invalid"),
     ("DELETE", "/api/v1/wanted/{busy}", None, 409, "conflict"),
     ("POST", "/api/v1/wanted/{item}/retry", None, 409, "conflict"),
     ("POST", "/api/v1/wanted/{item}/unskip", None, 409, "conflict"),
     ("POST", "/api/v1/wanted/99/skip", None, 404, "not_found"),
-    ("POST", "/api/v1/wanted/{item}/skip", {"why": "x"}, 400, "bad_input"),
+    ("POST", "/api/v1/wanted/{item}/skip", {"why": "x"}, 422, "invalid"),
     ("GET", "/api/v1/search/spotify", None, 400, "bad_input"),
     ("GET", "/api/v1/search/spotify?q=x&type=podcast", None, 400, "bad_input"),
-    ("GET", "/api/v1/search/spotify?q=x&page=100", None, 400, "bad_input"),
+    ("GET", "/api/v1/search/spotify?q=x&cursor=WzEwMDBd", None, 400, "bad_input"),  # offset 1000
     ("GET", "/api/v1/events?kind=Bad%20Kind", None, 400, "bad_input"),
     ("GET", "/api/v1/events?item=x", None, 400, "bad_input"),
 ]
@@ -178,3 +180,13 @@ def test_status_counts_artists_playlists_and_items(ctx: Context, client: Client)
     status = client.get("/api/v1/system/status").json
     assert status["artists"]["ok"] == 1 and status["playlists"]["followed"] == 1
     assert status["items"]["wanted"] == 1 and status["items"]["queued"] == 1
+
+
+def test_the_spotify_search_pages_by_cursor_like_every_list(client: Client) -> None:
+    first = client.get("/api/v1/search/spotify?q=a&type=track&limit=4").json
+    assert len(first["items"]) == 4 and first["total"] > 10 and isinstance(first["next_cursor"], str)
+    second = client.get(f"/api/v1/search/spotify?q=a&type=track&limit=4&cursor={first['next_cursor']}").json
+    ids = [item["id"] for item in first["items"] + second["items"]]
+    assert len(set(ids)) == 8  # the second page starts where the first ended
+    whole = client.get("/api/v1/search/spotify?q=a&type=track").json  # a page holds ten at most
+    assert [item["id"] for item in whole["items"]][:8] == ids and len(whole["items"]) == 10
