@@ -45,9 +45,11 @@ lint: $(DEV_STAMP)
 types: $(DEV_STAMP)
 	$(BIN)/mypy harmony
 
-docs: $(RUNTIME_STAMP)          ## regenerate the generated parts of docs/
+docs: $(RUNTIME_STAMP)          ## regenerate the generated parts of docs/ (and the packaged copy of openapi.json)
 	$(BIN)/harmony config docs > docs/configuration.md
 	$(BIN)/harmony config sample > docs/harmony.sample.toml
+	cp docs/openapi.json harmony/openapi.json
+	$(BIN)/python tools/route_drift.py --write
 
 docs-verify: $(DEV_STAMP)       ## fail when docs/ is out of date with the code
 	$(BIN)/python -m pytest -q tests/test_docs.py

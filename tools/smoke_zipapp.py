@@ -2,13 +2,16 @@
 
 Runs `PATH version`, then starts `PATH demo` (Harmony with the built-in fake Spotify and slskd)
 on a free port with its data in a temporary directory, waits until `/live` and `/ready` answer
-200 (20 s at most), sends SIGTERM and requires exit code 0 within 10 s. Prints one line; exits
-non-zero on any failure. Standard library only.
+200 (20 s at most), fetches `/api/v1/openapi.json` with the admin key the demo prints (package
+data: a zipapp that left it out would fail here), sends SIGTERM and requires exit code 0 within
+10 s. Prints one line; exits non-zero on any failure. Standard library only.
 """
 
 from __future__ import annotations
 
+import json
 import os
+import re
 import signal
 import socket
 import subprocess
@@ -76,6 +79,7 @@ def check_demo(pyz: str, data_dir: str) -> float:
                 else:
                     time.sleep(0.2)
             ready_after = time.monotonic() - started
+            check_openapi(base, log_path)
             proc.send_signal(signal.SIGTERM)
             try:
                 code = proc.wait(STOP_TIMEOUT)
@@ -89,6 +93,24 @@ def check_demo(pyz: str, data_dir: str) -> float:
             if proc.poll() is None:
                 proc.kill()
                 proc.wait()
+
+
+def check_openapi(base: str, log_path: str) -> None:
+    """The served API description: the packaged copy of docs/openapi.json."""
+    with open(log_path, encoding="utf-8", errors="replace") as handle:
+        found = re.search(r"Admin API key: (hmy_\S+)", handle.read())
+    if not found:
+        raise SmokeFailed(f"the demo printed no admin key: {tail(log_path)}")
+    request = urllib.request.Request(base + "/api/v1/openapi.json", headers={"X-API-Key": found.group(1)})
+    try:
+        with urllib.request.urlopen(request, timeout=5) as response:
+            spec = json.load(response)
+    except (OSError, ValueError) as exc:
+        raise SmokeFailed(f"GET /api/v1/openapi.json failed: {exc}") from None
+    spec = spec if isinstance(spec, dict) else {}
+    version, paths = str(spec.get("openapi", "")), spec.get("paths", {})
+    if not version.startswith("3.1") or "/api/v1/openapi.json" not in paths:
+        raise SmokeFailed("GET /api/v1/openapi.json did not answer this API's OpenAPI 3.1 document")
 
 
 def tail(path: str, lines: int = 5) -> str:
