@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import datetime
 import errno
 import fcntl
 import logging
@@ -57,7 +58,19 @@ def _parser() -> argparse.ArgumentParser:
     create = keys.add_parser("create", help="Create a key and print it once.")
     create.add_argument("--name", required=True)
     create.add_argument("--role", choices=auth.ROLES, default="read")
+    create.add_argument("--expires", metavar="WHEN", type=_expiry, help=EXPIRES_HELP)
     keys.add_parser("list", help="List keys (never the secrets).")
+    rotate = keys.add_parser(
+        "rotate", help="Create a key's successor (same name and role) and print it once."
+    )
+    rotate.add_argument("id", type=_key_id)
+    rotate.add_argument(
+        "--grace",
+        metavar="DURATION",
+        type=_duration,
+        help="the old key stops working this long from now (0: at once); without it, when revoked",
+    )
+    rotate.add_argument("--expires", metavar="WHEN", type=_expiry, help=EXPIRES_HELP)
     revoke = keys.add_parser("revoke", help="Revoke a key by id.")
     revoke.add_argument("id", type=_key_id)
     for p in keys.choices.values():
@@ -70,6 +83,35 @@ def _parser() -> argparse.ArgumentParser:
     cfg.add_argument("what", choices=("sample", "docs"))
     sub.add_parser("version", help="Print the version.")
     return parser
+
+
+EXPIRES_HELP = (
+    "when the key stops working: a time from now (90d, 12h) or a UTC date (2027-01-31, 2027-01-31T12:00)"
+)
+
+
+def _duration(text: str) -> float:
+    try:
+        return float(config.Duration()(text))
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(f"{text!r}: {exc}") from None
+
+
+def _expiry(text: str) -> float:
+    """A key's expiry from the command line, as Unix seconds: a duration from now or a UTC date."""
+    try:
+        return time.time() + float(config.Duration(1)(text))
+    except ValueError:
+        pass
+    try:
+        when = datetime.datetime.fromisoformat(text.strip())
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"{text!r} is neither a time from now (90d, 12h) nor a date (2027-01-31T12:00)"
+        ) from None
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=datetime.UTC)
+    return when.timestamp()
 
 
 def _key_id(text: str) -> int:
@@ -169,14 +211,30 @@ def _backup(cfg: config.Config, args: argparse.Namespace, out: TextIO) -> int:
 def _apikey(cfg: config.Config, args: argparse.Namespace, out: TextIO) -> int:
     with opened(cfg) as ctx:
         if args.action == "create":
-            key, row = auth.create_key(ctx.db, args.name, args.role)
+            key, row = auth.create_key(ctx.db, args.name, args.role, expires_at=args.expires)
             print(f"created key {row['id']} ({row['role']}): {key}", file=out)
+            if row["expires_at"]:
+                print(f"it expires on {auth.utc_text(row['expires_at'])}", file=out)
             print("store it now: it is not shown again", file=out)
+        elif args.action == "rotate":
+            key, row, old = auth.rotate_key(ctx.db, args.id, grace_s=args.grace, expires_at=args.expires)
+            print(f"created key {row['id']} ({row['role']}), replacing key {old['id']}: {key}", file=out)
+            if row["expires_at"]:
+                print(f"it expires on {auth.utc_text(row['expires_at'])}", file=out)
+            until = auth.utc_text(old["expires_at"]) if old["expires_at"] else "it is revoked"
+            print(f"key {old['id']} keeps working until {until}", file=out)
+            print("store the new key now: it is not shown again", file=out)
         elif args.action == "list":
+            now = time.time()
             for row in auth.list_keys(ctx.db):
-                state = "revoked" if row["revoked_at"] else "active"
+                state = (
+                    "revoked" if row["revoked_at"] else "active" if auth.is_active(row, now) else "expired"
+                )
+                expires = auth.utc_text(row["expires_at"]) if row["expires_at"] else "never"
+                used = auth.utc_text(row["last_used_at"]) if row["last_used_at"] else "never"
                 print(
-                    f"{row['id']:>4}  {row['role']:<8}  hmy_{row['prefix']}_…  {state:<7}  {row['name']}",
+                    f"{row['id']:>4}  {row['role']:<8}  hmy_{row['prefix']}_…  {state:<7}  "
+                    f"expires {expires:<20}  used {used:<20}  {row['name']}",
                     file=out,
                 )
         else:

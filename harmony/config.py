@@ -239,15 +239,27 @@ class Words:
         if not parts and not self.allow_empty:
             raise ValueError("must not be empty")
         out = []
-        for part in parts:
+        for number, part in enumerate(parts, 1):
             try:
                 out.append(self.item(part))
             except ValueError as exc:
-                raise ValueError(f"{part!r}: {exc}") from None
+                raise ValueError(f"{self.label(part, number)}: {exc}") from None
         return tuple(out)
+
+    def label(self, part: str, number: int) -> str:
+        """How an error names a bad entry."""
+        return repr(part)
 
     def render(self, value: tuple[str, ...]) -> str:
         return ", ".join(value)
+
+
+class SecretWords(Words):
+    """A list whose entries may hold credentials (webhook URLs carry tokens): an error names a
+    bad entry by its place, never by its text."""
+
+    def label(self, part: str, number: int) -> str:
+        return f"entry {number}"
 
 
 class Template(String):
@@ -332,6 +344,13 @@ def quality_rung(text: str) -> str:
     from .ranking import Rung  # the ranking owns what a rung means; imported here only to check one
 
     return str(Rung.parse(text))
+
+
+def webhook_url(text: str) -> str:
+    """A webhook URL, optionally after its format: `https://...`, `discord+https://...`."""
+    from .webhooks import Target  # the webhooks own what a target means; imported here only to check one
+
+    return Target.parse(text).entry
 
 
 def _check_range(value: float, minimum: float | None, maximum: float | None) -> None:
@@ -675,6 +694,38 @@ OPTIONS: list[Option] = [
         Boolean(),
         "Also write the matched Spotify ids into the files' tags (default for POST /api/v1/backfill).",
         live=True,
+    ),
+    Option(
+        "webhooks",
+        "urls",
+        (),
+        SecretWords(webhook_url, allow_empty=True),
+        "URLs that get a signed JSON POST for each event (item done or failed, a file quarantined, "
+        "slskd down and back, Spotify's authorisation ending); discord+, ntfy+ or apprise+ before a "
+        "URL sends that service's shape. Write a comma inside a URL as %2C.",
+        secret=True,
+    ),
+    Option(
+        "webhooks",
+        "secret",
+        "",
+        String(),
+        "Key for the HMAC-SHA256 signature of every webhook request; empty sends them unsigned.",
+        secret=True,
+    ),
+    Option(
+        "webhooks",
+        "timeout",
+        10.0,
+        Duration(1, 60),
+        "Longest one webhook request may take, connect to answer.",
+    ),
+    Option(
+        "webhooks",
+        "attempts",
+        6,
+        Integer(1, 50),
+        "Attempts to deliver one event to one URL (retried with backoff) before it is dead-lettered.",
     ),
     Option("jobs", "workers", 2, Integer(1, 16), "Job worker threads."),
     Option("jobs", "lease", 60.0, Duration(1, 3600), "How long a leased job is hidden before it expires."),

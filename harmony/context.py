@@ -25,7 +25,7 @@ from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-from . import backfill, importer, library, playlists, search, transfers, wanted, watchlist
+from . import backfill, importer, library, playlists, search, transfers, wanted, watchlist, webhooks
 from . import config as options
 from .auth import Throttle
 from .config import Config
@@ -79,6 +79,7 @@ class Context:
     importer: importer.Importer
     transfers: transfers.Transfers
     backfill: backfill.Backfiller
+    webhooks: webhooks.Webhooks
     started_at: float = field(default_factory=time.time)
     background: list[Background] = field(default_factory=list)
     running: bool = False
@@ -218,6 +219,7 @@ def open_context(config: Config) -> Context:
         )
 
         backfiller = backfill.Backfiller(db, spotify, queue, metrics, live, library_dir)
+        notifier = webhooks.Webhooks(db, queue, upstream, spotify, health, metrics, live)
 
         # 1. Readiness checks: (name, check, probed). Probed checks touch the disk or an
         # upstream and run on the wheel; /ready reports their last result.
@@ -245,6 +247,7 @@ def open_context(config: Config) -> Context:
             ("search_budget_housekeeping", 3600.0, searcher.budget.prune, 120.0),
             ("library_scan", 60.0, shelf.tick, 10.0),
             ("library_orphans", 3600.0, shelf.sweep, 300.0),
+            ("webhook_dispatch", 5.0, notifier.dispatch, 5.0),
         ]
         for name, interval, fn, delay in tasks:
             wheel.add(name, interval, fn, initial_delay_s=delay)
@@ -263,6 +266,7 @@ def open_context(config: Config) -> Context:
             library.JOB: shelf.run,
             importer.JOB: imports.run,
             backfill.JOB: backfiller.run,
+            webhooks.JOB: notifier.deliver,
         }
         workers = WorkerPool(queue, handlers, threads=config["jobs.workers"], metrics=metrics)
 
@@ -287,6 +291,7 @@ def open_context(config: Config) -> Context:
             importer=imports,
             transfers=downloads,
             backfill=backfiller,
+            webhooks=notifier,
             background=[wheel, workers],
         )
 

@@ -71,6 +71,11 @@ class Health:
                 level = logging.INFO if result.ok else logging.WARNING
                 log.log(level, "ready_check_changed", extra={"fields": {"check": name, **result.as_dict()}})
 
+    def result(self, name: str) -> Result | None:
+        """A probed check's last result (None for an unknown or inline check); runs nothing."""
+        with self._lock:
+            return self._results.get(name)
+
     def report(self) -> tuple[bool, dict[str, dict[str, Any]]]:
         """Run the inline checks, read the probed results; return (all ok, per-check results)."""
         checks = {name: self._run(name, fn) for name, fn in self._inline.items()}

@@ -722,6 +722,17 @@ class Importer:
                     self.clock(),
                 ),
             )
+            if conn.changes():  # a repeat after a crash finds its row and records nothing twice
+                held_id = conn.last_insert_rowid()
+                events.record(
+                    conn,
+                    "quarantine.added",
+                    item_id=item_id,
+                    code=code,
+                    message=why,
+                    data={"path": relative, "quarantine_id": held_id},
+                    now=self.clock(),
+                )
         if os.path.lexists(source) or not os.path.lexists(target):
             place(source, target, dir_mode=0o700)
         self.metrics.quarantined.labels(code).inc()

@@ -249,6 +249,13 @@ class Metrics:
             "Files in slskd's download directory that no transfer claims, at the last sweep.",
             registry=self.registry,
         )
+        # Outbound webhooks (webhooks.py).
+        self.webhook_deliveries = Counter(
+            "harmony_webhook_deliveries",
+            "Webhook delivery attempts by outcome (delivered, failed, dead, dropped).",
+            ["outcome"],
+            registry=self.registry,
+        )
 
     def snapshot(
         self,

@@ -525,6 +525,27 @@ MIGRATIONS: list[Step] = [
         CREATE UNIQUE INDEX backfill_jobs_running ON backfill_jobs (state) WHERE state = 'running';
         """,
     ),
+    (
+        "api key expiry and rotation, webhooks",
+        """
+        -- API keys (harmony/auth.py) may expire, and a rotation records the key it replaced.
+        ALTER TABLE api_keys ADD COLUMN expires_at REAL;     -- NULL: never
+        ALTER TABLE api_keys ADD COLUMN rotated_from INTEGER REFERENCES api_keys (id);
+        CREATE INDEX api_keys_rotated_from ON api_keys (rotated_from) WHERE rotated_from IS NOT NULL;
+
+        -- Outbound webhooks (harmony/webhooks.py): the notifier's small durable state.
+        --   cursor: the last event id handed to the webhooks (events after it are still to send);
+        --   slskd: up or down, as last announced; spotify: <authorized_at>:<stage> last announced.
+        CREATE TABLE webhook_state (
+            name TEXT PRIMARY KEY,
+            value TEXT NOT NULL,
+            updated_at REAL NOT NULL
+        );
+        -- The events already in the feed are history: webhooks begin with the next one.
+        INSERT INTO webhook_state (name, value, updated_at)
+            SELECT 'cursor', coalesce(max(id), 0), 0 FROM events;
+        """,
+    ),
 ]
 
 SCHEMA_VERSION = len(MIGRATIONS)

@@ -1,4 +1,5 @@
-"""The one outbound HTTP policy: every call to Spotify and slskd goes through `Upstream.request`.
+"""The one outbound HTTP policy: every call to Spotify, slskd and the webhooks goes through
+`Upstream.request`.
 
 Policy, in one place:
 
@@ -140,7 +141,7 @@ class Upstream:
         self.m_requests = metrics.upstream_requests
         self.m_latency = metrics.upstream_latency
         self.m_cooldown = metrics.upstream_cooldown
-        for service in ("spotify", "slskd"):
+        for service in ("spotify", "slskd", "webhook"):
             self.m_cooldown.labels(service).set(0)
 
     # --- cooldowns -----------------------------------------------------------------------
@@ -217,6 +218,7 @@ class Upstream:
         quick: bool = False,
         retries: int | None = None,
         ignore_cooldown: bool = False,
+        timeout: float | None = None,
     ) -> Response:
         """Send one logical request with the policy above; return a 2xx (or `ok`-listed) response.
 
@@ -224,6 +226,7 @@ class Upstream:
         holds the caller for seconds, not minutes. `retries` overrides the configured count
         for one call (a caller that must wait out a busy upstream). `ignore_cooldown` sends
         the request even while the service cools down: a probe whose success may end it.
+        `timeout` bounds one attempt as a whole (connect and answer), in seconds.
         """
         if not ignore_cooldown:
             self._raise_if_cooling(service)
@@ -233,7 +236,9 @@ class Upstream:
             headers["Content-Type"] = "application/json"
         safe_to_repeat = method in IDEMPOTENT if idempotent is None else idempotent
         retries = 0 if quick else self.retries if retries is None else retries
-        timeout = QUICK_TIMEOUT if quick else self.timeout
+        limit = (
+            QUICK_TIMEOUT if quick else self.timeout if timeout is None else urllib3.Timeout(total=timeout)
+        )
         attempt = 0
         while True:
             attempt += 1
@@ -241,7 +246,7 @@ class Upstream:
             started = time.perf_counter()
             try:
                 raw = self.pool.request(
-                    method, url, headers=headers, body=body, timeout=timeout, retries=False, redirect=False
+                    method, url, headers=headers, body=body, timeout=limit, retries=False, redirect=False
                 )
             except urllib3.exceptions.HTTPError as exc:
                 self.m_latency.labels(service).observe(time.perf_counter() - started)

@@ -1,14 +1,15 @@
 """The HTTP surface: `make_app(ctx)` builds a new Bottle app with every route.
 
 This module holds the factory, the machine endpoints (`/live`, `/ready`, `/metrics`, `/env`,
-`/api/v1/system/status`) and the request observer (request id, one log line, metrics). Every
-other route lives in a route module listed in `ROUTE_MODULES`; each has `register(app, ctx)`
-and stands on `web_base` (request helpers, paging, rendering, the guard), never on this
-module. To add a family of routes, write `web_<family>.py` and add it to the tuple.
+`/api/v1/system/status`, `/api/v1/openapi.json`) and the request observer (request id, one log
+line, metrics). Every other route lives in a route module listed in `ROUTE_MODULES`; each has
+`register(app, ctx)` and stands on `web_base` (request helpers, paging, rendering, the guard),
+never on this module. To add a family of routes, write `web_<family>.py` and add it to the tuple.
 """
 
 from __future__ import annotations
 
+import importlib.resources
 import logging
 import re
 import secrets
@@ -40,6 +41,7 @@ from . import (
     web_ui,
     web_wanted,
     web_watchlist,
+    web_webhooks,
 )
 from .web_base import Guard, current_key, error_json, render_error
 
@@ -62,6 +64,7 @@ ROUTE_MODULES = (
     web_jobs,
     web_keys,
     web_settings,
+    web_webhooks,
     web_ui,
 )
 QUIET_ROUTES = frozenset({"/live", "/ready", "/metrics"})
@@ -186,6 +189,13 @@ def make_app(ctx: Context) -> bottle.Bottle:
     def metrics() -> Any:
         return HTTPResponse(generate_latest(ctx.metrics.registry), 200, Content_Type=CONTENT_TYPE_LATEST)
 
+    # The API's description, as docs/openapi.json has it: the package carries a copy (a test
+    # keeps them the same), so it is there in a zipapp too.
+    spec = importlib.resources.files(__package__).joinpath("openapi.json").read_bytes()
+
+    def openapi() -> HTTPResponse:
+        return HTTPResponse(spec, 200, Content_Type="application/json")
+
     def status() -> dict[str, Any]:
         ok, checks = ctx.health.report()
         key = current_key() or {}
@@ -213,6 +223,7 @@ def make_app(ctx: Context) -> bottle.Bottle:
     app.route("/env", "GET", env, role="read")
     app.route("/metrics", "GET", metrics, role="read" if ctx.config["metrics.require_key"] else None)
     app.route("/api/v1/system/status", "GET", status, role="read")
+    app.route("/api/v1/openapi.json", "GET", openapi, role="read")
     for module in ROUTE_MODULES:
         module.register(app, ctx)
 

@@ -39,6 +39,12 @@ def values_for(option: config.Option) -> st.SearchStrategy:
         samples = {
             "search.formats": ["flac", "mp3", "m4a", "ogg", "opus"],
             "search.ladder": ["flac 24", "flac 16/44.1", "mp3 320", "mp3 v0", "flac"],
+            "webhooks.urls": [
+                "https://hooks.example/harmony",
+                "discord+https://discord.com/api/webhooks/1/token",
+                "ntfy+https://ntfy.example:8080/topic?auth=x",
+                "apprise+http://[::1]:8000/notify/key",
+            ],
         }
         return st.lists(st.sampled_from(samples[option.key]), min_size=1, max_size=4).map(tuple)
     if isinstance(conv, config.Url):

@@ -130,6 +130,7 @@ SAMPLES: dict[str, dict[str, Any]] = {
     },
     "library_scans": {"state": "done", "started_at": 1.0, "updated_at": 2.0, "files": 10, "added": 10},
     "backfill_jobs": {"state": "done", "started_at": 1.0, "updated_at": 2.0, "total": 5, "matched": 4},
+    "webhook_state": {"name": "slskd", "value": "down", "updated_at": 1.0},
     "sessions": {
         "id_hash": "0" * 64,
         "key_id": 1,
@@ -200,3 +201,21 @@ def test_the_authorisation_time_moves_from_updated_at_to_its_own_column(tmp_path
     db.migrate()
     assert db.scalar("SELECT authorized_at FROM spotify_auth") == 1234.5
     db.close()
+
+
+def test_webhooks_begin_after_the_events_an_upgraded_database_holds(tmp_path) -> None:
+    db = Database(str(tmp_path / "h.db"))
+    step = next(n for n, (name, _) in enumerate(MIGRATIONS) if name.startswith("api key expiry"))
+    db.migrate(MIGRATIONS[:step])
+    for _ in range(3):
+        insert(db, "events", SAMPLES["events"])
+    insert(db, "api_keys", SAMPLES["api_keys"])
+    db.migrate()
+    assert db.scalar("SELECT value FROM webhook_state WHERE name = 'cursor'") == "3"
+    key = db.query_one("SELECT expires_at, rotated_from FROM api_keys")
+    assert key == {"expires_at": None, "rotated_from": None}  # old keys never expire
+    db.close()
+    fresh = Database(str(tmp_path / "fresh.db"))
+    fresh.migrate()
+    assert fresh.scalar("SELECT value FROM webhook_state WHERE name = 'cursor'") == "0"
+    fresh.close()

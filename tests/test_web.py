@@ -225,8 +225,11 @@ def test_keys_api_creates_lists_and_revokes(client, keys) -> None:
     listing = client.get("/api/v1/keys").json["items"]
     assert [row["name"] for row in listing][-1] == "grafana"
     assert all("key" not in row and "hash" not in row for row in listing)
+    assert created.headers["location"] == f"/api/v1/keys/{created.json['id']}"
+    assert client.get(created.headers["location"]).json["name"] == "grafana"
     revoked = client.delete(f"/api/v1/keys/{created.json['id']}")
-    assert revoked.status == 200 and revoked.json["revoked_at"]
+    assert revoked.status == 204 and revoked.body == b""
+    assert client.get(created.headers["location"]).json["revoked_at"]
     assert client.get("/api/v1/system/status", key=created.json["key"]).status == 401
 
 
@@ -240,7 +243,9 @@ def test_keys_api_rejects_bad_bodies_and_changes_nothing(client, ctx, body) -> N
 
     before = state()
     resp = client.post("/api/v1/keys", body)
-    assert resp.status == 400 and resp.json["error"]["code"] == "bad_input"
+    # A JSON object with a wrong, missing or unknown field: 422 naming the field.
+    assert resp.status == 422 and resp.json["error"]["code"] == "invalid"
+    assert resp.json["error"]["details"]["field"] in ("name", "role", "extra")
     assert state() == before
 
 

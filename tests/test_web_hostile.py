@@ -64,11 +64,11 @@ def test_d4_a_non_utf8_credential_is_401_not_500(anon: Client, header: str) -> N
 # --- D5: ids, nesting and surrogates -----------------------------------------------------------
 
 
-def test_d5a_ids_beyond_sqlite_are_400(client: Client, ctx: Context) -> None:
+def test_d5a_ids_beyond_sqlite_are_refused(client: Client, ctx: Context) -> None:
     before = key_rows(ctx)
     for path in ("/api/v1/jobs/dead/requeue", "/api/v1/jobs/dead/purge"):
-        resp = client.post(path, {"ids": [2**63]})
-        assert resp.status == 400 and resp.json["error"]["code"] == "bad_input"
+        resp = client.post(path, {"ids": [2**63]})  # a body's wrong field: 422 naming it
+        assert resp.status == 422 and resp.json["error"]["details"]["field"] == "ids"
     assert client.delete("/api/v1/keys/99999999999999999999").status == 400
     assert client.get("/api/v1/jobs/99999999999999999999").status == 400
     assert client.post("/api/v1/jobs/dead/requeue", {"ids": [2**63 - 1]}).status == 404
@@ -204,7 +204,7 @@ def test_d16_key_names_refuse_invisible_and_direction_controls(
 ) -> None:
     before = key_rows(ctx)
     resp = client.post("/api/v1/keys", {"name": name})
-    assert resp.status == 400 and resp.json["error"]["details"]["field"] == "name"
+    assert resp.status == 422 and resp.json["error"]["details"]["field"] == "name"
     assert key_rows(ctx) == before
 
 
