@@ -1,15 +1,51 @@
-"""What the chaos runs (`tools/chaos.py`) found, pinned so it stays fixed without a chaos run;
-and the fake slskd's record of search creations they check the search budget on.
+"""The pipeline under fire (`tools/chaos.py`), short: 50 items, 5 kills; and what its runs found.
+
+The chaos run starts Harmony as a real process against the fakes, kills it with SIGKILL at
+random moments, injects faults into both fakes and the disk, and checks that every item comes to
+rest with a reason, nothing is lost or duplicated, the library holds one complete tagged file per
+done item, nothing is written outside the library root, no job stays leased and the search budget
+held (on the fake slskd's own record of search creations). The tests after it pin the bugs its
+runs found, so they stay fixed without a chaos run.
 """
 
 from __future__ import annotations
 
+import importlib.util
+import json
+import os
+import sys
 from typing import Any
 
+import pytest
 from acquire_world import World, track_shared_by, world
 
 from harmony import search, wanted
 from harmony.fakes.faults import Rule
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def load_chaos() -> Any:
+    spec = importlib.util.spec_from_file_location("chaos", os.path.join(ROOT, "tools", "chaos.py"))
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules["chaos"] = module  # its dataclasses look their module up by name
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.mark.timeout(300)  # about 90 s; a search a kill cut short costs two minutes more (see the report)
+def test_fifty_items_and_five_kills_lose_nothing(tmp_path: Any) -> None:
+    """In this process, so that a timeout still runs the tool's cleanup (the Harmony child killed,
+    the tmpfs unmounted)."""
+    chaos = load_chaos()
+    out, workdir = tmp_path / "chaos.md", tmp_path / "run"
+    argv = ["--items", "50", "--kills", "5", "--seed", "1", "--out", str(out), "--workdir", str(workdir)]
+    status = chaos.main(argv)
+    report = out.read_text()
+    assert status == 0, report
+    assert "every invariant held" in report and "**FAILED**" not in report
+    assert len(json.loads((workdir / "kills.json").read_text())) == 5
 
 
 def test_the_fake_slskd_keeps_a_record_of_every_search_it_created(tmp_path: Any) -> None:
@@ -21,7 +57,8 @@ def test_the_fake_slskd_keeps_a_record_of_every_search_it_created(tmp_path: Any)
             held = set(w.fakes.slskd_state.searches)
         assert len(log) == 1 and log[0]["id"] not in held  # Harmony deleted it; the record stays
         assert {"id", "text", "at", "wall", "errored"} <= log[0].keys() and not log[0]["errored"]
-        assert log[0]["id"] == w.ctx.db.query_one("SELECT slskd_id FROM searches")["slskd_id"]
+        row = w.ctx.db.query_one("SELECT slskd_id FROM searches")
+        assert row is not None and log[0]["id"] == row["slskd_id"]
 
 
 def found(w: World, item: wanted.Item) -> str:
