@@ -235,9 +235,17 @@ def open_context(config: Config) -> Context:
         for name, check, probed in checks:
             health.add(name, check, probed=probed)
 
+        # Free space is measured with the probes (one statvfs a directory), not at scrape time,
+        # so a hung mount cannot hold up /metrics.
+        disks = {"data": config["data.dir"], "library": library_dir, "downloads": downloads_dir}
+
+        def probe() -> None:
+            metrics.measure_disks(disks)
+            health.probe()
+
         # 2. Periodic tasks: (name, interval, fn, initial delay).
         tasks: list[tuple[str, float, Callable[[], Any], float]] = [
-            ("health_probe", config["health.probe_interval"], health.probe, 0.0),
+            ("health_probe", config["health.probe_interval"], probe, 0.0),
             ("job_housekeeping", 3600.0, lambda: queue.delete_done(DONE_JOB_RETENTION), 60.0),
             ("watchlist_dispatch", 60.0, watcher.dispatch, 5.0),
             ("playlist_dispatch", 60.0, followed.dispatch, 5.0),
@@ -324,6 +332,12 @@ def open_context(config: Config) -> Context:
                     for kind, states in wanted.counts_by_source(db).items()
                     for state, n in states.items()
                 },
+            ),
+            (
+                "harmony_wanted_oldest_seconds",
+                "Seconds the longest-waiting item has been in each passing state (0: none in it).",
+                ["state"],
+                lambda: {(state,): age for state, age in wanted.oldest_by_state(db, time.time()).items()},
             ),
             (
                 "harmony_search_budget_remaining",

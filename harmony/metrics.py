@@ -8,6 +8,8 @@ composition root passes the domain function that reads it.
 
 from __future__ import annotations
 
+import contextlib
+import os
 import platform
 from collections.abc import Callable, Iterator, Mapping, Sequence
 
@@ -249,6 +251,20 @@ class Metrics:
             "Files in slskd's download directory that no transfer claims, at the last sweep.",
             registry=self.registry,
         )
+        # Free space where Harmony writes (data dir, library) and reads (slskd's downloads),
+        # measured with statvfs at each health probe (see `measure_disks`).
+        self.disk_free = Gauge(
+            "harmony_disk_free_bytes",
+            "Bytes free to Harmony's user on the filesystem of each directory (data, library, downloads).",
+            ["path"],
+            registry=self.registry,
+        )
+        self.disk_size = Gauge(
+            "harmony_disk_size_bytes",
+            "Size in bytes of the filesystem of each directory (data, library, downloads).",
+            ["path"],
+            registry=self.registry,
+        )
         # Outbound webhooks (webhooks.py).
         self.webhook_deliveries = Counter(
             "harmony_webhook_deliveries",
@@ -256,6 +272,20 @@ class Metrics:
             ["outcome"],
             registry=self.registry,
         )
+
+    def measure_disks(self, paths: Mapping[str, str]) -> None:
+        """Set the disk gauges for each `label: directory` (one statvfs each); a directory that
+        cannot be read (missing, unmounted) drops its series rather than report a stale figure."""
+        for label, path in paths.items():
+            try:
+                stats = os.statvfs(path)
+            except OSError:
+                for gauge in (self.disk_free, self.disk_size):
+                    with contextlib.suppress(KeyError):
+                        gauge.remove(label)
+                continue
+            self.disk_free.labels(label).set(stats.f_bavail * stats.f_frsize)
+            self.disk_size.labels(label).set(stats.f_blocks * stats.f_frsize)
 
     def snapshot(
         self,

@@ -429,6 +429,22 @@ def counts_by_source(db: Database) -> dict[str, dict[str, int]]:
     return out
 
 
+# States an item passes through on its way to the library, each bounded by a timeout
+# (search.timeout, the transfers.* timeouts, the import job); an item long in one is stuck.
+PASSING_STATES = ("searching", "found", "queued", "downloading", "downloaded", "importing")
+
+
+def oldest_by_state(db: Database, now: float, states: Sequence[str] = PASSING_STATES) -> dict[str, float]:
+    """Seconds since the longest-waiting item entered each of `states` (0 when none is in it);
+    one lookup per state on the `wanted_state` index, cheap enough for every scrape."""
+    out: dict[str, float] = {}
+    for state in states:
+        row = db.query_one("SELECT min(state_since) AS since FROM wanted_items WHERE state = ?", (state,))
+        since = row["since"] if row is not None else None
+        out[state] = max(0.0, now - since) if since is not None else 0.0
+    return out
+
+
 # --- the one state-change function ---------------------------------------------------------------
 
 
