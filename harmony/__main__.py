@@ -53,6 +53,11 @@ def _parser() -> argparse.ArgumentParser:
     command("check", "Validate the configuration, print it with sources, and exit.")
     backup = command("backup", "Copy the database to PATH with SQLite's online backup.")
     backup.add_argument("path", help="destination file")
+    restore = command(
+        "restore",
+        "Replace the database by the backup at PATH (stop Harmony first); the current one is kept aside.",
+    )
+    restore.add_argument("path", help="the backup file")
     apikey = sub.add_parser("apikey", help="Manage API keys.")
     keys = apikey.add_subparsers(dest="action", metavar="ACTION", required=True)
     create = keys.add_parser("create", help="Create a key and print it once.")
@@ -208,6 +213,20 @@ def _backup(cfg: config.Config, args: argparse.Namespace, out: TextIO) -> int:
     return 0
 
 
+def _restore(cfg: config.Config, args: argparse.Namespace, out: TextIO) -> int:
+    from . import backups
+
+    # The server's own lock: a restore under a running Harmony would pull its database away.
+    with _only_server(cfg["data.dir"], busy="stop it before restoring (systemctl stop harmony)"):
+        result = backups.restore(args.path, cfg.database_path)
+    print(f"restored {args.path} (schema version {result.version}) as {cfg.database_path}", file=out)
+    if result.migrated_to != result.version:
+        print(f"upgraded it to schema version {result.migrated_to}", file=out)
+    if result.aside:
+        print(f"the database it replaced is kept as {result.aside}", file=out)
+    return 0
+
+
 def _apikey(cfg: config.Config, args: argparse.Namespace, out: TextIO) -> int:
     with opened(cfg) as ctx:
         if args.action == "create":
@@ -244,9 +263,12 @@ def _apikey(cfg: config.Config, args: argparse.Namespace, out: TextIO) -> int:
 
 
 @contextlib.contextmanager
-def _only_server(data_dir: str) -> Iterator[None]:
-    """Hold `<data.dir>/harmony.lock` while serving: two servers on one database would run the
-    same jobs twice. The lock is released by the kernel however the process ends."""
+def _only_server(
+    data_dir: str, busy: str = "stop it first, or give this one another data.dir"
+) -> Iterator[None]:
+    """Hold `<data.dir>/harmony.lock` while serving (or restoring): two servers on one database
+    would run the same jobs twice. The lock is released by the kernel however the process ends;
+    when another process holds it, HarmonyError names its pid and then `busy`."""
     prepare_data_dir(data_dir)
     path = os.path.join(data_dir, "harmony.lock")
     fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
@@ -256,8 +278,7 @@ def _only_server(data_dir: str) -> Iterator[None]:
         except BlockingIOError:
             holder = os.pread(fd, 32, 0).decode(errors="replace").strip() or "?"
             raise HarmonyError(
-                f"another Harmony (pid {holder}) is already running on data.dir {data_dir}; "
-                "stop it first, or give this one another data.dir"
+                f"another Harmony (pid {holder}) is already running on data.dir {data_dir}; {busy}"
             ) from None
         os.ftruncate(fd, 0)
         os.pwrite(fd, str(os.getpid()).encode(), 0)
@@ -463,6 +484,7 @@ COMMANDS: dict[str, Callable[[config.Config, argparse.Namespace, TextIO], int]] 
     "check": _check,
     "rank": _rank,
     "backup": _backup,
+    "restore": _restore,
     "apikey": _apikey,
 }
 

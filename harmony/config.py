@@ -417,6 +417,27 @@ OPTIONS: list[Option] = [
         Size(0),
         "Free space on the data directory's filesystem below which writes pause and /ready fails.",
     ),
+    Option(
+        "backup",
+        "dir",
+        "",
+        Path(),
+        "Where periodic backups are written; empty means <data.dir>/backups.",
+    ),
+    Option(
+        "backup",
+        "interval",
+        86400.0,
+        Duration(0, 30 * 86400),
+        "How often the database is backed up (online, checked, into backup.dir); 0 turns it off.",
+    ),
+    Option(
+        "backup",
+        "keep",
+        7,
+        Integer(1, 10000),
+        "How many periodic backups are kept; older ones in backup.dir are deleted.",
+    ),
     Option("library", "dir", "", Path(), "Music library root; empty means <data.dir>/library."),
     Option(
         "library",
@@ -799,6 +820,10 @@ class Config:
     @property
     def database_path(self) -> str:
         return os.path.join(self["data.dir"], "harmony.sqlite3")
+
+    @property
+    def backup_dir(self) -> str:
+        return str(self["backup.dir"] or os.path.join(self["data.dir"], "backups"))
 
     @property
     def library_dir(self) -> str:

@@ -25,7 +25,7 @@ from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-from . import backfill, importer, library, playlists, search, transfers, wanted, watchlist, webhooks
+from . import backfill, backups, importer, library, playlists, search, transfers, wanted, watchlist, webhooks
 from . import config as options
 from .auth import Throttle
 from .config import Config
@@ -80,6 +80,7 @@ class Context:
     transfers: transfers.Transfers
     backfill: backfill.Backfiller
     webhooks: webhooks.Webhooks
+    backups: backups.Backups
     started_at: float = field(default_factory=time.time)
     background: list[Background] = field(default_factory=list)
     running: bool = False
@@ -220,6 +221,7 @@ def open_context(config: Config) -> Context:
 
         backfiller = backfill.Backfiller(db, spotify, queue, metrics, live, library_dir)
         notifier = webhooks.Webhooks(db, queue, upstream, spotify, health, metrics, live)
+        saver = backups.Backups(db, config.backup_dir, config["backup.keep"], metrics)
 
         # 1. Readiness checks: (name, check, probed). Probed checks touch the disk or an
         # upstream and run on the wheel; /ready reports their last result.
@@ -243,7 +245,7 @@ def open_context(config: Config) -> Context:
             metrics.measure_disks(disks)
             health.probe()
 
-        # 2. Periodic tasks: (name, interval, fn, initial delay).
+        # 2. Periodic tasks: (name, interval, fn, initial delay); an interval of 0 turns a task off.
         tasks: list[tuple[str, float, Callable[[], Any], float]] = [
             ("health_probe", config["health.probe_interval"], probe, 0.0),
             ("job_housekeeping", 3600.0, lambda: queue.delete_done(DONE_JOB_RETENTION), 60.0),
@@ -256,9 +258,11 @@ def open_context(config: Config) -> Context:
             ("library_scan", 60.0, shelf.tick, 10.0),
             ("library_orphans", 3600.0, shelf.sweep, 300.0),
             ("webhook_dispatch", 5.0, notifier.dispatch, 5.0),
+            ("backup", config["backup.interval"], saver.run, 600.0),
         ]
         for name, interval, fn, delay in tasks:
-            wheel.add(name, interval, fn, initial_delay_s=delay)
+            if interval > 0:
+                wheel.add(name, interval, fn, initial_delay_s=delay)
         # Probe as soon as the wheel starts, whatever the stored schedule: until the first probe
         # the probed checks are "pending" and /ready says 503.
         wheel.trigger("health_probe")
@@ -300,6 +304,7 @@ def open_context(config: Config) -> Context:
             transfers=downloads,
             backfill=backfiller,
             webhooks=notifier,
+            backups=saver,
             background=[wheel, workers],
         )
 

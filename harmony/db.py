@@ -28,6 +28,7 @@ import logging
 import os
 import re
 import threading
+import urllib.parse
 from collections.abc import Iterator, Sequence
 from typing import Any
 
@@ -237,12 +238,17 @@ class Database:
         return f"schema version {self.user_version()}, {free // 2**20} MiB free"
 
     def backup(self, dest: str) -> None:
-        """Copy the live database to `dest` (mode 0600) with SQLite's online backup.
+        """Copy the live database to `dest` (mode 0600) with SQLite's online backup, check the
+        copy and put it in place atomically.
 
         The copy is one backup step under one read transaction: in WAL mode a reader does not
         block writers, so it finishes under any write load (a stepwise copy restarts whenever
-        another connection writes). Refuses a destination that is the live database or its
-        -wal/-shm file, or whose directory does not exist.
+        another connection writes). It is written under a temporary name, switched to the
+        rollback journal (so reading it later leaves no -wal or -shm beside it), checked with
+        `PRAGMA quick_check`, fsynced and only then renamed to `dest`: a file at `dest` is always
+        a whole, checked copy. Refuses a destination that is the live database or its
+        -wal/-shm file, or whose directory does not exist; raises HarmonyError when the check
+        fails.
         """
         dest = os.path.abspath(dest)
         live = os.path.realpath(self.path)
@@ -252,18 +258,9 @@ class Database:
         if not os.path.isdir(directory):
             raise HarmonyError(f"cannot back up to {dest}: directory {directory} does not exist")
         tmp = dest + ".partial"
-        for leftover in (tmp, tmp + "-journal"):
-            with contextlib.suppress(FileNotFoundError):
-                os.unlink(leftover)
-        _create_private(tmp)
-        target = apsw.Connection(tmp)
-        try:
-            with target.backup("main", self.conn(), "main") as job:
-                job.step(-1)
-        finally:
-            target.close()
-        os.chmod(tmp, FILE_MODE)
+        copy_checked(self.conn(), tmp)
         os.replace(tmp, dest)
+        fsync_path(directory)
 
     def checkpoint(self) -> None:
         self.conn().execute("PRAGMA wal_checkpoint(TRUNCATE)")
@@ -277,6 +274,73 @@ class Database:
                 conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
             conn.close()
         self._local = threading.local()
+
+
+def copy_checked(source: apsw.Connection, tmp: str) -> None:
+    """Copy the database open on `source` into a new file `tmp` (mode 0600) in one step of
+    SQLite's online backup, switch the copy to the rollback journal (so reading it later leaves
+    no -wal or -shm beside it), check it with `PRAGMA quick_check` and fsync it. On any failure
+    `tmp` is removed and the error raised (HarmonyError when the check fails)."""
+    _remove_with_journals(tmp)
+    try:
+        _create_private(tmp)
+        target = apsw.Connection(tmp)
+        try:
+            with target.backup("main", source, "main") as job:
+                job.step(-1)
+            target.execute("PRAGMA journal_mode = DELETE")
+        finally:
+            target.close()
+        problems = check(tmp, quick=True)
+        if problems:
+            raise HarmonyError(f"the copy failed SQLite's quick_check: {problems}")
+        os.chmod(tmp, FILE_MODE)
+        fsync_path(tmp)
+    except BaseException:
+        _remove_with_journals(tmp)
+        raise
+
+
+def open_readonly(path: str) -> apsw.Connection:
+    """Open a database file for reading only, leaving nothing beside it.
+
+    A file in WAL mode without a -wal file is opened immutable (a read-only WAL open would
+    create -wal and -shm files next to it); one with a -wal file is opened read-only so the
+    WAL's pages are seen.
+    """
+    uri = "file:" + urllib.parse.quote(os.path.abspath(path))
+    uri += "?mode=ro" if os.path.exists(path + "-wal") else "?immutable=1"
+    conn = apsw.Connection(uri, flags=apsw.SQLITE_OPEN_READONLY | apsw.SQLITE_OPEN_URI)
+    conn.row_trace = _row_trace
+    return conn
+
+
+def check(path: str, *, quick: bool = False) -> str:
+    """SQLite's own check of the file at `path`, opened read-only: "" when it is sound, else
+    the problems it reports (one per line). `quick` runs `quick_check`, which skips the index
+    contents and is several times faster."""
+    conn = open_readonly(path)
+    try:
+        pragma = "quick_check" if quick else "integrity_check"
+        problems = [next(iter(row.values())) for row in conn.execute(f"PRAGMA {pragma}")]
+    finally:
+        conn.close()
+    return "" if problems == ["ok"] else "\n".join(str(p) for p in problems)
+
+
+def fsync_path(path: str) -> None:
+    """fsync a file or a directory (after a rename in it), so it survives a power cut."""
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def _remove_with_journals(path: str) -> None:
+    for leftover in (path, path + "-journal", path + "-wal", path + "-shm"):
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(leftover)
 
 
 def _guarded(conn: apsw.Connection, sql: str) -> None:

@@ -239,6 +239,26 @@ class Metrics:
             registry=self.registry,
         )
 
+        # Periodic backups (backups.py).
+        self.backups = Counter(
+            "harmony_backups",
+            "Periodic backups by outcome (ok: written and checked; failed).",
+            ["outcome"],
+            registry=self.registry,
+        )
+        self.backup_last_success = Gauge(
+            "harmony_backup_last_success_timestamp_seconds",
+            "When the newest checked backup in backup.dir was taken (Unix time; 0: none yet).",
+            registry=self.registry,
+        )
+        self.backup_size = Gauge(
+            "harmony_backup_size_bytes",
+            "Size of the newest checked backup in bytes.",
+            registry=self.registry,
+        )
+        for outcome in ("ok", "failed"):
+            self.backups.labels(outcome)
+
         # The library index (library.py). Tracks and the running scan are snapshots.
         self.library_scan_files = Counter(
             "harmony_library_scan_files",

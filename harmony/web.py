@@ -216,6 +216,7 @@ def make_app(ctx: Context) -> bottle.Bottle:
                 "stale": ctx.playlists.stale_count(),
             },
             "items": wanted.counts_by_state(ctx.db),
+            "backup": ctx.backups.status(ctx.config["backup.interval"]),
         }
 
     app.route("/live", "GET", live)
