@@ -264,6 +264,7 @@ def restore(source: str, database_path: str, *, now: float | None = None) -> Res
     the current database, so its -wal is folded in, and rename it to
     `harmony.sqlite3.before-restore-<UTC time>` (a -wal that could not be folded in goes with
     it); rename the copy into place; open it, applying any newer schema steps, and check it.
+    A current database that fails its check is set aside untouched, with its -wal.
     """
     now = time.time() if now is None else now
     source = os.path.abspath(source)
@@ -280,14 +281,24 @@ def restore(source: str, database_path: str, *, now: float | None = None) -> Res
     aside = None
     if os.path.exists(target):
         aside = f"{target}.before-restore-{_stamp(now)}"
-        current = Database(target)
+        # Fold the -wal into the database before it is set aside, but only when the database is
+        # sound: SQLite would discard a -wal it cannot use, and a damaged database (a reason to
+        # restore) is kept exactly as it was, -wal included, for whoever looks into it.
         try:
-            current.checkpoint()
-        except apsw.Error as exc:  # a damaged database is a reason to restore: keep its WAL with it
-            log.warning("restore_checkpoint_failed", extra={"fields": {"error": str(exc)}})
-        finally:
-            with contextlib.suppress(apsw.Error):
-                current.close()
+            problem = dblib.check(target, quick=True)
+        except apsw.Error as exc:
+            problem = str(exc)
+        if problem:
+            log.warning("restore_checkpoint_failed", extra={"fields": {"error": problem[:500]}})
+        else:
+            current = Database(target)
+            try:
+                current.checkpoint()
+            except apsw.Error as exc:
+                log.warning("restore_checkpoint_failed", extra={"fields": {"error": str(exc)}})
+            finally:
+                with contextlib.suppress(apsw.Error):
+                    current.close()
         os.replace(target, aside)
         if os.path.exists(target + "-wal"):
             os.replace(target + "-wal", aside + "-wal")

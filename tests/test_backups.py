@@ -164,6 +164,24 @@ def test_restore_puts_the_backup_in_place_and_keeps_the_current_database_aside(t
     assert os.stat(data / "harmony.sqlite3").st_mode & 0o777 == 0o600
 
 
+def test_restore_replaces_a_damaged_database_keeping_it_and_its_wal_aside(tmp_path) -> None:
+    data = tmp_path / "data"
+    assert run("apikey", "create", "--name", "saved", "--data-dir", str(data))[0] == 0
+    backup = tmp_path / "b.sqlite3"
+    assert run("backup", str(backup), "--data-dir", str(data))[0] == 0
+    (data / "harmony.sqlite3").write_bytes(b"\x00garbage" * 1000)
+    (data / "harmony.sqlite3-wal").write_bytes(b"wal" * 1000)
+    (data / "harmony.sqlite3-shm").write_bytes(b"shm" * 1000)
+    code, text = run("restore", str(backup), "--data-dir", str(data))
+    assert code == 0, text
+    assert key_names(data) == ["saved"]
+    aside = sorted(n for n in names(data) if n.startswith("harmony.sqlite3.before-restore-"))
+    assert len(aside) == 2 and aside[1] == aside[0] + "-wal"
+    assert (data / aside[0]).read_bytes() == b"\x00garbage" * 1000
+    assert (data / aside[1]).read_bytes() == b"wal" * 1000
+    assert not (data / "harmony.sqlite3-shm").exists()
+
+
 def test_restore_upgrades_an_older_backup(tmp_path) -> None:
     old = Database(str(tmp_path / "old.sqlite3"))
     old.migrate(dblib.MIGRATIONS[:1])
