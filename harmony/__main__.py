@@ -26,7 +26,7 @@ from typing import Any, TextIO
 
 import apsw
 
-from . import __version__, auth, config
+from . import __version__, auth, config, zipapp
 from . import log as logsetup
 from .context import Context, opened, prepare_data_dir
 from .db import Database
@@ -156,6 +156,8 @@ def main(argv: Sequence[str] | None = None, out: TextIO | None = None) -> int:
             defaults = {"data.dir": DEMO_DATA_DIR, "log.format": "text"}
             cfg = cfg.replace({k: v for k, v in defaults.items() if cfg.source(k) == "default"}, "demo")
         logsetup.configure(cfg["log.level"], cfg["log.format"])
+        # From a zipapp: hold its extraction; a starting server removes other builds' ones.
+        zipapp.start(prune=args.command in ("serve", "demo"))
         return COMMANDS[args.command](cfg, args, out)
     except ConfigError as exc:
         print(f"harmony: configuration error: {exc.message}", file=sys.stderr)
