@@ -15,7 +15,7 @@ from acquire_world import manual, world
 from client import Client
 from conftest import make_config
 
-from harmony import auth, wanted
+from harmony import auth, backups, wanted
 from harmony import db as dblib
 from harmony.__main__ import main
 from harmony.context import opened
@@ -120,6 +120,9 @@ def test_the_backup_task_is_on_the_wheel_unless_turned_off(tmp_path) -> None:
     with opened(make_config(tmp_path, backup_interval="6h")) as ctx:
         task = next(t for t in ctx.wheel.tasks() if t["name"] == "backup")
         assert task["interval_s"] == 6 * 3600
+        ctx.wheel.trigger("backup")  # as POST /api/v1/tasks/backup/run does
+        assert "backup" in ctx.wheel.run_due()
+        assert len(backups.list_backups(ctx.config.backup_dir)) == 1
     with opened(make_config(tmp_path, backup_interval="0")) as ctx:
         assert "backup" not in {t["name"] for t in ctx.wheel.tasks()}
 
