@@ -385,6 +385,23 @@ class Option:
     def flag(self) -> str:
         return f"--{self.section}-{self.name}".replace("_", "-")
 
+    # A secret may instead be read from a file, named by its companion: `<name>_file` in the
+    # TOML file, `HARMONY_<SECTION>_<NAME>_FILE`, `--<section>-<name>-file` (see `read_secret`).
+    @property
+    def file_key(self) -> str:
+        return f"{self.key}{FILE_SUFFIX}"
+
+    @property
+    def file_env(self) -> str:
+        return f"{self.env}{FILE_SUFFIX.upper()}"
+
+    @property
+    def file_flag(self) -> str:
+        return f"{self.flag}{FILE_SUFFIX.replace('_', '-')}"
+
+
+FILE_SUFFIX = "_file"
+
 
 # --- the table ---------------------------------------------------------------------------
 
@@ -755,6 +772,9 @@ OPTIONS: list[Option] = [
 
 BY_KEY = {option.key: option for option in OPTIONS}
 SECTIONS = sorted({option.section for option in OPTIONS})
+# The secret options by their file companions' keys (`spotify.client_secret_file`).
+BY_FILE_KEY = {option.file_key: option for option in OPTIONS if option.secret}
+assert not BY_FILE_KEY.keys() & BY_KEY.keys(), "an option is named like a secret's file companion"
 
 
 class Config:
@@ -901,29 +921,101 @@ def load(
     """
     values = {option.key: option.default for option in OPTIONS}
     sources = dict.fromkeys(values, "default")
-    if path:
-        for option, raw in _read_toml(path):
-            values[option.key] = _convert(option, raw, f"file {path}")
-            sources[option.key] = f"file {path}"
     env = os.environ if env is None else env
+    layers: list[list[Setting]] = []
+    if path:
+        layers.append([(option, raw, f"file {path}", by_file) for option, raw, by_file in _read_toml(path)])
     prefixes = tuple(f"HARMONY_{section.upper()}_" for section in SECTIONS)
-    by_env = {option.env: option for option in OPTIONS}
+    by_env = {option.env: (option, False) for option in OPTIONS}
+    by_env.update({option.file_env: (option, True) for option in BY_FILE_KEY.values()})
+    from_env: list[Setting] = []
     for name in sorted(env):
         if not name.startswith(prefixes):
             continue
-        from_env = by_env.get(name)
-        if from_env is None:
+        if name not in by_env:
             raise ConfigError(f"unknown environment variable {name}: no such option", variable=name)
-        values[from_env.key] = _convert(from_env, env[name], f"environment variable {name}")
-        sources[from_env.key] = f"environment variable {name}"
+        option, by_file = by_env[name]
+        from_env.append((option, env[name], f"environment variable {name}", by_file))
+    layers.append(from_env)
+    from_flags: list[Setting] = []
     for key, raw in (flags or {}).items():
-        option = BY_KEY[key]
-        values[key] = _convert(option, raw, f"flag {option.flag}")
-        sources[key] = f"flag {option.flag}"
+        if key in BY_FILE_KEY:
+            from_flags.append((BY_FILE_KEY[key], raw, f"flag {BY_FILE_KEY[key].file_flag}", True))
+        else:
+            from_flags.append((BY_KEY[key], raw, f"flag {BY_KEY[key].flag}", False))
+    layers.append(from_flags)
+    for layer in layers:
+        seen: dict[str, str] = {}
+        for option, raw, source, by_file in layer:
+            if option.key in seen:
+                raise ConfigError(
+                    f"option {option.key} is set twice, by {seen[option.key]} and by {source}; keep one",
+                    option=option.key,
+                )
+            seen[option.key] = source
+            if by_file:
+                raw, source = read_secret(option, raw, source, env)
+            values[option.key] = _convert(option, raw, source)
+            sources[option.key] = source
     return Config(values, sources)
 
 
-def _read_toml(path: str) -> Iterable[tuple[Option, object]]:
+# One value from one source: the option, the raw value, the source, and whether the raw value
+# names a file holding the value (a secret's `_file` companion).
+Setting = tuple[Option, object, str, bool]
+
+# A file holding a secret is read up to this size: a bigger one is not the file meant.
+SECRET_FILE_MAX = 64 * 1024
+
+
+def read_secret(option: Option, name: object, source: str, env: Mapping[str, str]) -> tuple[str, str]:
+    """The content of the file a secret's companion names, and the value's source (which
+    names the file, never its content).
+
+    A relative name is looked up in `$CREDENTIALS_DIRECTORY` when that is set (systemd's
+    `LoadCredential=`), else in the working directory. One trailing newline is dropped; for
+    a list option (webhooks.urls) each line is one entry. Raises ConfigError naming the
+    option, the file and the source when the file cannot be read.
+    """
+    if not isinstance(name, str) or not name.strip() or "\x00" in name:
+        raise ConfigError(
+            f"option {option.key}: {source} must name a file holding the value",
+            option=option.key,
+            source=source,
+        )
+    credentials = env.get("CREDENTIALS_DIRECTORY", "")
+    relative = not os.path.isabs(os.path.expanduser(name))
+    path = os.path.join(credentials, name) if relative and credentials else os.path.expanduser(name)
+
+    def fail(reason: str) -> ConfigError:
+        hint = ""
+        if relative and not credentials:
+            hint = " (a relative name is looked up in $CREDENTIALS_DIRECTORY, which is not set)"
+        return ConfigError(
+            f"option {option.key}: cannot read {path} named by {source}: {reason}{hint}",
+            option=option.key,
+            file=path,
+            source=source,
+        )
+
+    try:
+        with open(path, "rb") as handle:
+            data = handle.read(SECRET_FILE_MAX + 1)
+    except OSError as exc:
+        raise fail(exc.strerror or type(exc).__name__) from None
+    if len(data) > SECRET_FILE_MAX:
+        raise fail(f"it is larger than {SECRET_FILE_MAX // 1024} KiB, so not a file holding one secret")
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError:
+        raise fail("it is not UTF-8 text") from None
+    text = text.removesuffix("\n").removesuffix("\r")
+    if isinstance(option.convert, Words):
+        text = ",".join(text.splitlines())
+    return text, f"{source} ({path})"
+
+
+def _read_toml(path: str) -> Iterable[tuple[Option, object, bool]]:
     try:
         with open(path, "rb") as handle:
             document = tomllib.load(handle)
@@ -937,12 +1029,11 @@ def _read_toml(path: str) -> Iterable[tuple[Option, object]]:
         if not isinstance(table, dict):
             raise ConfigError(f"unknown key {section!r} in {path}: options live in [sections]", file=path)
         for name, raw in table.items():
-            option = BY_KEY.get(f"{section}.{name}")
+            key = f"{section}.{name}"
+            option = BY_KEY.get(key) or BY_FILE_KEY.get(key)
             if option is None:
-                raise ConfigError(
-                    f"unknown option {section}.{name} in {path}", file=path, key=f"{section}.{name}"
-                )
-            yield option, raw
+                raise ConfigError(f"unknown option {key} in {path}", file=path, key=key)
+            yield option, raw, key in BY_FILE_KEY
 
 
 # --- live settings (the `settings` table) --------------------------------------------------
@@ -1045,6 +1136,13 @@ def add_flags(parser: argparse.ArgumentParser) -> None:
         group.add_argument(
             option.flag, dest=f"opt:{option.key}", metavar=option.convert.kind.upper(), help=option.help
         )
+        if option.secret:
+            group.add_argument(
+                option.file_flag,
+                dest=f"opt:{option.file_key}",
+                metavar="FILE",
+                help=f"Read {option.key} from this file (relative: in $CREDENTIALS_DIRECTORY).",
+            )
 
 
 def from_args(args: argparse.Namespace, env: Mapping[str, str] | None = None) -> Config:
@@ -1080,7 +1178,8 @@ def sample() -> str:
     for section in dict.fromkeys(option.section for option in OPTIONS):
         lines.append(f"[{section}]")
         for option in (o for o in OPTIONS if o.section == section):
-            lines.append(f"# {option.help}" + (" (secret)" if option.secret else ""))
+            secret = f" (secret; or {option.name}{FILE_SUFFIX}: a file holding it)" if option.secret else ""
+            lines.append(f"# {option.help}{secret}")
             lines.append(f"# {option.name} = {toml_literal(option, option.default)}")
         lines.append("")
     return "\n".join(lines)
@@ -1108,6 +1207,17 @@ def reference() -> str:
         "an option set by an environment variable or a flag cannot be changed while running.",
         "`harmony config sample` prints a commented TOML file with every option.",
         "",
+        "Secrets can be read from files, the way systemd (`LoadCredential=`) and container",
+        "runtimes pass them: every secret option `x` has a companion `x_file` (in the TOML file),",
+        "`HARMONY_..._FILE` and `--...-file` that names a file holding the value. A relative name",
+        "is looked up in `$CREDENTIALS_DIRECTORY` when that is set (systemd sets it for a unit with",
+        "credentials), else in the working directory. One trailing newline is dropped; for",
+        "`webhooks.urls` each line is one URL. The companion sits in the same source as the option",
+        "itself (a file name from the environment overrides a value from the TOML file); giving",
+        "both in one source is an error. A missing or unreadable file stops Harmony with exit code",
+        "2 and a message naming the option and the file, never its content; `/env` names the file",
+        "as the value's source.",
+        "",
     ]
     for section in dict.fromkeys(option.section for option in OPTIONS):
         lines += [
@@ -1118,7 +1228,12 @@ def reference() -> str:
         ]
         for option in (o for o in OPTIONS if o.section == section):
             default = toml_literal(option, option.default)
-            secret = " Secret: masked in `/env` and logs." if option.secret else ""
+            secret = (
+                f" Secret: masked in `/env` and logs; or read from a file: `{option.name}{FILE_SUFFIX}`, "
+                f"`{option.file_env}`, `{option.file_flag}`."
+                if option.secret
+                else ""
+            )
             live = " **live**" if option.live else ""
             lines.append(
                 f"| `{option.name}` ({option.convert.kind}){live} | `{default}` "

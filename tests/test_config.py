@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import os
 import tomllib
 
 import pytest
@@ -294,3 +295,119 @@ def test_modes_read_as_octal_text_and_a_decimal_number_that_looks_octal_is_refus
     path.write_text("[library]\nfile_mode = 644\n")
     with pytest.raises(ConfigError, match="file_mode"):
         config.load(str(path), {})
+
+
+# --- secrets from files (systemd credentials, container secrets) ---------------------------------
+
+
+def test_every_secret_has_a_file_companion_in_every_source(tmp_path) -> None:
+    secrets = [option for option in config.OPTIONS if option.secret]
+    assert {o.key for o in secrets} >= {
+        "spotify.client_secret",
+        "slskd.api_key",
+        "webhooks.secret",
+        "webhooks.urls",
+    }
+    (tmp_path / "spotify").write_text("from-toml-file\n")
+    (tmp_path / "slskd").write_text("from-env-file\r\n")
+    (tmp_path / "hmac").write_text("from-flag-file\n\n")  # only one trailing newline is dropped
+    (tmp_path / "urls").write_text("https://a.example/hook\nntfy+https://b.example/t\n")
+    toml = tmp_path / "harmony.toml"
+    toml.write_text(f'[spotify]\nclient_secret_file = "{tmp_path / "spotify"}"\n')
+    env = {
+        "HARMONY_SLSKD_API_KEY_FILE": str(tmp_path / "slskd"),
+        "HARMONY_WEBHOOKS_URLS_FILE": "urls",
+        "CREDENTIALS_DIRECTORY": str(tmp_path),
+    }
+    cfg = config.load(str(toml), env, {"webhooks.secret_file": str(tmp_path / "hmac")})
+    assert cfg["spotify.client_secret"] == "from-toml-file"
+    assert cfg.source("spotify.client_secret") == f"file {toml} ({tmp_path / 'spotify'})"
+    assert cfg["slskd.api_key"] == "from-env-file"
+    assert (
+        cfg.source("slskd.api_key")
+        == f"environment variable HARMONY_SLSKD_API_KEY_FILE ({tmp_path / 'slskd'})"
+    )
+    assert cfg["webhooks.secret"] == "from-flag-file\n"
+    assert cfg.source("webhooks.secret").startswith("flag --webhooks-secret-file (")
+    # A relative name is a credential: looked up in $CREDENTIALS_DIRECTORY; one URL a line.
+    assert cfg["webhooks.urls"] == ("https://a.example/hook", "ntfy+https://b.example/t")
+    shown = repr(cfg.effective())
+    for text in ("from-toml-file", "from-env-file", "from-flag-file", "a.example"):
+        assert text not in shown
+    assert str(tmp_path / "slskd") in shown  # /env names the file the value came from
+
+
+def test_a_file_companion_overrides_a_lower_source_and_clashes_within_one(tmp_path) -> None:
+    (tmp_path / "key").write_text("from-file")
+    toml = tmp_path / "harmony.toml"
+    toml.write_text('[slskd]\napi_key = "from-toml"\n')
+    cfg = config.load(str(toml), {"HARMONY_SLSKD_API_KEY_FILE": str(tmp_path / "key")})
+    assert cfg["slskd.api_key"] == "from-file"
+    cfg = config.load(str(toml), {}, {"slskd.api_key_file": str(tmp_path / "key")})
+    assert cfg["slskd.api_key"] == "from-file"
+    env = {"HARMONY_SLSKD_API_KEY": "x", "HARMONY_SLSKD_API_KEY_FILE": str(tmp_path / "key")}
+    with pytest.raises(ConfigError) as info:
+        config.load(None, env)
+    assert "slskd.api_key is set twice" in info.value.message
+    toml.write_text(f'[slskd]\napi_key = "x"\napi_key_file = "{tmp_path / "key"}"\n')
+    with pytest.raises(ConfigError):
+        config.load(str(toml), {})
+    # Only secrets have companions: a non-secret option's `_file` key is unknown.
+    with pytest.raises(ConfigError, match="unknown environment variable HARMONY_SERVER_HOST_FILE"):
+        config.load(None, {"HARMONY_SERVER_HOST_FILE": str(tmp_path / "key")})
+
+
+@pytest.mark.parametrize(
+    ("setup", "fragment"),
+    [
+        ("missing", "No such file or directory"),
+        ("unreadable", "Permission denied"),
+        ("directory", "Is a directory"),
+        ("binary", "not UTF-8 text"),
+        ("huge", "larger than 64 KiB"),
+        ("bad value", "must not contain NUL"),
+    ],
+)
+def test_a_secret_file_that_cannot_be_used_names_the_option_and_file_never_the_content(
+    tmp_path, setup: str, fragment: str
+) -> None:
+    path = tmp_path / "secret"
+    content = b"hunter2-secret-content"
+    if setup == "unreadable":
+        if os.geteuid() == 0:
+            pytest.skip("root reads any file")
+        path.write_bytes(content)
+        path.chmod(0)
+    elif setup == "directory":
+        path.mkdir()
+    elif setup == "binary":
+        path.write_bytes(content + b"\xff")
+    elif setup == "huge":
+        path.write_bytes(content * 4000)
+    elif setup == "bad value":
+        path.write_bytes(content + b"\x00")
+    with pytest.raises(ConfigError) as info:
+        config.load(None, {"HARMONY_SLSKD_API_KEY_FILE": str(path)})
+    message = info.value.message
+    assert "slskd.api_key" in message and fragment in message
+    assert "hunter2" not in message and "hunter2" not in repr(info.value.details)
+    if setup != "bad value":
+        assert str(path) in message and "HARMONY_SLSKD_API_KEY_FILE" in message
+
+
+def test_a_relative_secret_file_without_credentials_directory_says_where_it_looked(tmp_path) -> None:
+    with pytest.raises(ConfigError) as info:
+        config.load(None, {"HARMONY_SPOTIFY_CLIENT_SECRET_FILE": "spotify_client_secret"})
+    assert "CREDENTIALS_DIRECTORY" in info.value.message and "spotify.client_secret" in info.value.message
+
+
+def test_secret_file_flags_reach_the_loader(tmp_path) -> None:
+    import argparse
+
+    (tmp_path / "key").write_text("flag-secret\n")
+    parser = argparse.ArgumentParser()
+    config.add_flags(parser)
+    args = parser.parse_args(["--slskd-api-key-file", str(tmp_path / "key")])
+    cfg = config.from_args(args, env={})
+    assert cfg["slskd.api_key"] == "flag-secret"
+    assert cfg.source("slskd.api_key") == f"flag --slskd-api-key-file ({tmp_path / 'key'})"
