@@ -26,7 +26,7 @@ from typing import Any, TextIO
 
 import apsw
 
-from . import __version__, auth, config, zipapp
+from . import __version__, auth, config, systemd, zipapp
 from . import log as logsetup
 from .context import Context, opened, prepare_data_dir
 from .db import Database
@@ -237,6 +237,9 @@ def _apikey(cfg: config.Config, args: argparse.Namespace, out: TextIO) -> int:
             if row["expires_at"]:
                 print(f"it expires on {auth.utc_text(row['expires_at'])}", file=out)
             print("store it now: it is not shown again", file=out)
+            first = admin_key_path(cfg["data.dir"])
+            if os.path.exists(first):
+                print(f"(the first start's admin key is in {first})", file=out)
         elif args.action == "rotate":
             key, row, old = auth.rotate_key(ctx.db, args.id, grace_s=args.grace, expires_at=args.expires)
             print(f"created key {row['id']} ({row['role']}), replacing key {old['id']}: {key}", file=out)
@@ -289,11 +292,45 @@ def _only_server(
         os.close(fd)
 
 
+ADMIN_KEY_FILE = "admin-key"
+
+
+def admin_key_path(data_dir: str) -> str:
+    """Where the first start leaves the first admin key: `<data.dir>/admin-key`, mode 0600."""
+    return os.path.join(data_dir, ADMIN_KEY_FILE)
+
+
+def _write_admin_key(path: str, key: str) -> None:
+    """Write the key to a new 0600 file; a file left from an earlier database is replaced
+    (never followed: O_EXCL refuses a symlink planted in its place)."""
+    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC | os.O_NOFOLLOW
+    try:
+        try:
+            fd = os.open(path, flags, 0o600)
+        except FileExistsError:
+            os.unlink(path)
+            fd = os.open(path, flags, 0o600)
+        with os.fdopen(fd, "w", encoding="ascii") as handle:
+            handle.write(key + "\n")
+    except OSError as exc:
+        raise HarmonyError(
+            f"cannot write the first admin key to {path}: {exc.strerror}; create one with "
+            "`harmony apikey create --name admin --role admin`"
+        ) from None
+
+
 def _serve(cfg: config.Config, args: argparse.Namespace, out: TextIO) -> int:
     with _only_server(cfg["data.dir"]), opened(cfg) as ctx:
         key = auth.ensure_admin_key(ctx.db)
         if key:
-            print(f"Created the first admin API key (shown once, store it now): {key}", file=out, flush=True)
+            # Never into the journal: to a file only this user reads, and to a terminal.
+            path = admin_key_path(cfg["data.dir"])
+            _write_admin_key(path, key)
+            log.info("admin_key_created", extra={"fields": {"file": path}})
+            if out.isatty():
+                print(f"Created the first admin API key (also in {path}): {key}", file=out, flush=True)
+            else:
+                print(f"Created the first admin API key: it is in {path} (mode 0600)", file=out, flush=True)
         return run_server(ctx, out)
 
 
@@ -442,13 +479,18 @@ def create_server(ctx: Context) -> Any:
     return server
 
 
-def serve(server: Any, stopping: threading.Event, drain_s: float) -> None:
-    """Run the server's loop until `stopping` is set, then drain: stop accepting, let queued
-    and running requests finish for at most `drain_s` seconds, and close every connection."""
+def serve(
+    server: Any, stopping: threading.Event, drain_s: float, tick: Callable[[], None] = lambda: None
+) -> None:
+    """Run the server's loop until `stopping` is set, calling `tick` at least every half second
+    (the systemd watchdog), then drain: stop accepting, let queued and running requests finish
+    for at most `drain_s` seconds, and close every connection."""
     dispatcher = server.task_dispatcher
     loop = server.asyncore.loop
     while not stopping.is_set():
         loop(timeout=0.5, map=server._map, use_poll=True, count=1)
+        tick()
+    systemd.notify("STOPPING=1\nSTATUS=Stopping: finishing requests and background work")
     server.accepting = False
     deadline = time.monotonic() + drain_s
     while time.monotonic() < deadline:
@@ -468,10 +510,14 @@ def run_server(ctx: Context, out: TextIO) -> int:
     stopping = ctx.stopping  # the context's own: open event streams end on it too
     _install_signals(stopping)
     ctx.start_background()
+    status = f"Listening on {url}"
+    # Pings only while the timer wheel and the job workers run (the /ready `background` check).
+    watchdog = systemd.Watchdog(ctx.background_alive, systemd.watchdog_interval(), status)
     try:
         log.info("listening", extra={"fields": {"url": url, "version": __version__}})
         print(f"Harmony {__version__} listening on {url} (UI: {url}/ui/)", file=out, flush=True)
-        serve(server, stopping, ctx.config["server.shutdown_timeout"])
+        systemd.notify(f"READY=1\nSTATUS={status}")
+        serve(server, stopping, ctx.config["server.shutdown_timeout"], watchdog.tick)
     finally:
         ctx.stop_background()
         server.close()

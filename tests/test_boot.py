@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
@@ -69,6 +70,19 @@ def harmony(*argv: str, env: dict[str, str] | None = None) -> Iterator[subproces
         proc.stderr.close()  # type: ignore[union-attr]
 
 
+def admin_key(data_dir: Any, seconds: float = 20) -> str:
+    """The first admin key, from the 0600 file `serve` writes it to on its first start."""
+    path = os.path.join(data_dir, "admin-key")
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        with contextlib.suppress(FileNotFoundError), open(path) as handle:
+            text = handle.read()
+            if text.endswith("\n"):
+                return text.strip()
+        time.sleep(0.05)
+    pytest.fail(f"no admin key in {path} within {seconds} s")
+
+
 def stop_within(proc: subprocess.Popen[str], seconds: float) -> None:
     started = time.monotonic()
     proc.send_signal(signal.SIGTERM)
@@ -82,8 +96,11 @@ def test_serve_boots_answers_and_stops_on_sigterm(tmp_path, fakes) -> None:
     base = f"http://127.0.0.1:{port}"
     with harmony("serve", "--data-dir", str(tmp_path), "--server-port", str(port), env=env) as proc:
         first_line = proc.stdout.readline()  # type: ignore[union-attr]
-        assert "admin API key" in first_line  # the first start prints it once
-        key = first_line.rsplit(" ", 1)[1].strip()
+        # Not a terminal: the first start says where the key is, never the key itself.
+        key = admin_key(tmp_path)
+        assert "admin API key" in first_line and str(tmp_path / "admin-key") in first_line
+        assert key not in first_line
+        assert (os.stat(tmp_path / "admin-key").st_mode & 0o777) == 0o600
         wait_until(f"{base}/live", 200)
         assert get(f"{base}/live") == (200, {"status": "ok"})
         # The wheel probes the upstreams at once; /ready turns 200 as soon as they answer.
@@ -91,11 +108,49 @@ def test_serve_boots_answers_and_stops_on_sigterm(tmp_path, fakes) -> None:
         assert get(f"{base}/api/v1/system/status")[0] == 401
         assert get(f"{base}/api/v1/system/status", key)[1]["key"]["role"] == "admin"
         stop_within(proc, 5)
-        logs = [json.loads(line) for line in proc.stderr.read().splitlines() if line.startswith("{")]  # type: ignore[union-attr]
+        output = proc.stdout.read() + proc.stderr.read()  # type: ignore[union-attr]
+        logs = [json.loads(line) for line in output.splitlines() if line.startswith("{")]
+    assert key not in output  # nothing the journal would keep holds the key
     events = [entry["event"] for entry in logs]
     assert "listening" in events and "stopping" in events and events[-1] == "stopped"
     requests = [entry for entry in logs if entry["event"] == "request"]
     assert {"request_id", "method", "route", "status", "duration_ms"} <= requests[0].keys()
+
+
+def test_the_first_admin_key_is_shown_on_a_terminal_and_kept_in_a_0600_file(tmp_path) -> None:
+    import pty
+    import select
+
+    controller, terminal = pty.openpty()
+    base = {k: v for k, v in os.environ.items() if not k.startswith("HARMONY_")}
+    argv = [sys.executable, "-m", "harmony", "serve", "--data-dir", str(tmp_path), "--server-port", "0"]
+    proc = subprocess.Popen(argv, stdout=terminal, stderr=subprocess.DEVNULL, env=base)
+    os.close(terminal)
+    try:
+        key = admin_key(tmp_path)
+        shown = b""
+        deadline = time.monotonic() + 20
+        while b"listening on" not in shown and time.monotonic() < deadline:
+            if select.select([controller], [], [], 0.5)[0]:
+                shown += os.read(controller, 4096)
+        assert key.encode() in shown and str(tmp_path / "admin-key").encode() in shown
+        assert (os.stat(tmp_path / "admin-key").st_mode & 0o777) == 0o600
+        stop_within(proc, 10)  # type: ignore[arg-type]
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+        proc.wait()
+        os.close(controller)
+    # `apikey create` points at the first key's file.
+    result = subprocess.run(
+        [sys.executable, "-m", "harmony", "apikey", "create", "--name", "x", "--data-dir", str(tmp_path)],
+        capture_output=True,
+        text=True,
+        timeout=30,
+        env=base,
+        check=True,
+    )
+    assert str(tmp_path / "admin-key") in result.stdout
 
 
 def test_demo_is_ready_at_once_and_restarts_on_its_data(tmp_path) -> None:
@@ -332,7 +387,7 @@ def test_kill_9_mid_transfer_reattaches_within_one_poll(tmp_path, fakes) -> None
     )
     track = track_shared_by(fakes, "slowpoke")
     with harmony(*argv, env=env) as proc:
-        key = proc.stdout.readline().rsplit(" ", 1)[1].strip()  # type: ignore[union-attr]
+        key = admin_key(tmp_path)
         wait_until(f"http://127.0.0.1:{port}/live", 200)
         for name in fakes.slskd_state.peers:  # only the slow peer may serve: the download takes minutes
             if name != "slowpoke":
@@ -396,7 +451,7 @@ def test_kill_9_during_imports_leaves_one_complete_file_per_item(tmp_path, fakes
     argv += ("--transfers-poll-interval", "1s", "--search-timeout", "5s", "--jobs-workers", "2")
     rng = random.Random(7)
     with harmony(*argv, env=env) as proc:
-        key = proc.stdout.readline().rsplit(" ", 1)[1].strip()  # type: ignore[union-attr]
+        key = admin_key(tmp_path)
         wait_until(f"http://127.0.0.1:{port}/live", 200)
         for name in fakes.slskd_state.peers:
             if name != "vinylvault":
@@ -454,7 +509,7 @@ def test_a_real_process_files_a_track_past_a_truncated_download_and_knows_it_own
     env = {config.BY_KEY[key].env: value for key, value in fake_options(fakes).items()}
     argv = ("serve", "--data-dir", str(tmp_path), "--server-port", str(port))
     with harmony(*argv, "--transfers-poll-interval", "1s", "--search-timeout", "5s", env=env) as proc:
-        key = proc.stdout.readline().rsplit(" ", 1)[1].strip()  # type: ignore[union-attr]
+        key = admin_key(tmp_path)
         wait_until(f"http://127.0.0.1:{port}/live", 200)
         for name in fakes.slskd_state.peers:
             if name not in ("truncator", "vinylvault"):

@@ -8,7 +8,7 @@ import time
 from typing import Any
 
 from conftest import fake_options
-from test_boot import free_port, harmony, wait_until
+from test_boot import admin_key, free_port, harmony, wait_until
 
 from harmony import config
 
@@ -25,7 +25,7 @@ def test_streams_deliver_free_their_place_and_end_on_sigterm(tmp_path: Any, fake
     env["HARMONY_AUTH_STREAMS_PER_CLIENT"] = "2"
     args = ("serve", "--data-dir", str(tmp_path), "--server-port", str(port))
     with harmony(*args, env=env) as proc:
-        key = proc.stdout.readline().rsplit(" ", 1)[1].strip()  # type: ignore[union-attr]
+        key = admin_key(tmp_path)
         wait_until(f"http://127.0.0.1:{port}/live", 200)
         first, resp = open_stream(port, key)
         assert resp.status == 200 and resp.getheader("Content-Type").startswith("text/event-stream")

@@ -16,11 +16,11 @@ What runs, in order:
 3. `python -m harmony serve` starts on a free 127.0.0.1 port against the fakes, with the default
    server settings (8 request threads, `server.connection_limit` 2000, waitress's listen backlog
    of 1024, JSON request log at info into a file) and `library.scan_interval = 0` (the index is
-   filled by hand; a scan of the empty library folder would empty it). Its first output line
-   gives the admin key, the only key used: no request ever fails authentication, so the
-   failed-authentication throttle (429) never engages. The background work runs as in
-   production: the 'wanted' part of the backlog is searched on the fake slskd, its downloads
-   polled; its CPU while idle is reported.
+   filled by hand; a scan of the empty library folder would empty it). Its first start writes
+   the admin key to `<data.dir>/admin-key`; that key is the only one used: no request ever
+   fails authentication, so the failed-authentication throttle (429) never engages. The
+   background work runs as in production: the 'wanted' part of the backlog is searched on the
+   fake slskd, its downloads polled; its CPU while idle is reported.
 4. Idle memory: once `/ready` is 200 and the process has settled (or after a bounded wait),
    VmRSS and VmHWM from /proc/<pid>/status.
 5. Each endpoint at 16 keep-alive connections for a fixed time after an unrecorded warm-up:
@@ -55,6 +55,7 @@ minute; the full run takes about four minutes on 2 cores.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import http.client
 import json
 import os
@@ -235,7 +236,8 @@ def first_200(port: int, path: str, key: str, limit: float) -> tuple[float | Non
 
 
 class Server:
-    """`python -m harmony serve` on a free port, its output in files; the admin key from line one."""
+    """`python -m harmony serve` on a free port, its output in files; the admin key from the file
+    the first start writes it to (`<data.dir>/admin-key`)."""
 
     def __init__(self, data_dir: str, options: dict[str, str], env: dict[str, str], directory: str) -> None:
         self.port = free_port()
@@ -250,20 +252,18 @@ class Server:
                 argv, stdout=out, stderr=err, stdin=subprocess.DEVNULL, env={**env, **extra}, cwd=directory
             )
         self.pid = self.proc.pid
-        self.key = self._key()
+        self.key = self._key(os.path.join(data_dir, "admin-key"))
 
-    def _key(self) -> str:
+    def _key(self, path: str) -> str:
         while time.perf_counter() - self.started < START_TIMEOUT:
-            with open(self.stdout_path, encoding="utf-8") as handle:
-                first = handle.readline()
-            if first.endswith("\n"):
-                if "admin API key" not in first:
-                    raise RuntimeError(f"harmony serve's first line is not the admin key: {first!r}")
-                return first.rsplit(" ", 1)[1].strip()
+            with contextlib.suppress(FileNotFoundError), open(path, encoding="utf-8") as handle:
+                text = handle.read()
+                if text.endswith("\n"):
+                    return text.strip()
             if self.proc.poll() is not None:
                 raise RuntimeError(f"harmony serve exited with {self.proc.returncode}:\n{self.tail()}")
             time.sleep(0.05)
-        raise RuntimeError(f"harmony serve printed no key within {START_TIMEOUT:.0f} s")
+        raise RuntimeError(f"harmony serve wrote no admin key within {START_TIMEOUT:.0f} s")
 
     def alive(self) -> None:
         if self.proc.poll() is not None:
@@ -921,7 +921,8 @@ def report(r: dict[str, Any], sizes: Sizes, quick: bool, generator: str, elapsed
             f"{r['settle']['cpu_share'] * 100:.0f} % of a core on background work when the measurements "
             "began, and keeps doing so under them."
         ),
-        "- One API key (the admin key `serve` prints on its first start) on every request, so the "
+        "- One API key (the admin key `serve` writes to `<data.dir>/admin-key` on its first start) "
+        "on every request, so the "
         "failed-authentication throttle never engages.",
         "",
         "## 2. Memory",
