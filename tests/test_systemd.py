@@ -3,12 +3,14 @@ the service manager it is ready, pings the watchdog while healthy and says when 
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import shutil
 import signal
 import socket
 import subprocess
+import sys
 import tempfile
 import time
 from collections.abc import Iterator
@@ -199,3 +201,134 @@ def test_a_real_process_is_ready_pings_and_says_it_stops(listener: Any, tmp_path
             pass
         assert message.startswith(b"STOPPING=1\n")
         assert proc.wait(timeout=30) == 0
+
+
+# --- the zipapp under the unit, in a real systemd ---------------------------------------------
+
+
+def _why_no_trial() -> str | None:
+    if os.geteuid() != 0:
+        return "booting a systemd in its own namespaces (tools/systemd_trial.sh) needs root"
+    missing = [tool for tool in ("unshare", "nsenter", "useradd") if shutil.which(tool) is None]
+    if missing or not os.path.exists("/lib/systemd/systemd"):
+        return f"systemd or util-linux tools are missing: {', '.join(missing) or '/lib/systemd/systemd'}"
+    return None
+
+
+class Trial:
+    """A systemd booted by tools/systemd_trial.sh, driven with nsenter."""
+
+    def __init__(self, launcher: subprocess.Popen[bytes]) -> None:
+        self.launcher = launcher
+        self.pid = 0
+        deadline = time.monotonic() + 30
+        while not self.pid:
+            if launcher.poll() is not None or time.monotonic() > deadline:
+                pytest.fail(f"tools/systemd_trial.sh did not boot systemd (exit {launcher.poll()})")
+            children = Path(f"/proc/{launcher.pid}/task/{launcher.pid}/children").read_text().split()
+            for child in children:
+                if Path(f"/proc/{child}/comm").read_text().strip() == "systemd":
+                    self.pid = int(child)
+            time.sleep(0.1)
+
+    def run(self, *argv: str, timeout: float = 90) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            ["nsenter", "-t", str(self.pid), "-a", *argv],
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            check=False,
+        )
+
+    def show(self, unit: str, *names: str) -> dict[str, str]:
+        out = self.run("systemctl", "show", unit, *(f"--property={name}" for name in names)).stdout
+        return dict(line.split("=", 1) for line in out.splitlines() if "=" in line)
+
+    def wait_for(self, check: Any, seconds: float, what: str) -> Any:
+        deadline = time.monotonic() + seconds
+        while time.monotonic() < deadline:
+            if value := check():
+                return value
+            time.sleep(0.2)
+        journal = self.run("journalctl", "--no-pager", "-n", "40").stdout
+        pytest.fail(f"{what} within {seconds} s; journal:\n{journal}")
+
+    def close(self) -> None:
+        if self.pid:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(self.pid, signal.SIGKILL)  # PID 1 of the namespace: everything in it ends
+        self.launcher.wait(timeout=30)
+
+
+@pytest.mark.skipif(_why_no_trial() is not None, reason=str(_why_no_trial()))
+def test_the_zipapp_runs_under_the_unit_in_a_real_systemd(tmp_path: Path) -> None:
+    import json
+    import urllib.request
+
+    pyz = tmp_path / "harmony.pyz"
+    build = [sys.executable, str(ROOT / "build.py"), "--output", str(pyz)]
+    subprocess.run(build, cwd=ROOT, check=True, capture_output=True, timeout=600)
+    port = free_port()
+    argv = ["unshare", "--pid", "--fork", "--mount", "--cgroup", "--uts", "--mount-proc"]
+    argv += [str(ROOT / "tools" / "systemd_trial.sh"), str(pyz), str(UNIT), str(port), "10s"]
+    with open(tmp_path / "trial.log", "wb") as log:
+        launcher = subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+    trial = Trial(launcher)
+    try:
+        trial.wait_for(lambda: trial.run("systemctl", "is-system-running").stdout.strip(), 30, "systemd up")
+        trial.run("systemctl", "start", "systemd-journald.service")
+        trial.run("systemctl", "log-target", "journal")
+        started = trial.run("systemctl", "start", "harmony.service")  # returns once READY=1 came
+        assert started.returncode == 0, (
+            started.stderr + trial.run("journalctl", "--no-pager", "-n", "30").stdout
+        )
+        state = trial.show("harmony", "ActiveState", "StatusText", "MainPID")
+        assert state["ActiveState"] == "active"
+        assert state["StatusText"] == f"Listening on http://127.0.0.1:{port}"
+
+        # The first admin key: in a 0600 file of the service's user, never in the journal.
+        key = trial.run("cat", "/var/lib/harmony/admin-key").stdout.strip()
+        assert key.startswith("hmy_")
+        assert trial.run("stat", "-c", "%a %U", "/var/lib/harmony/admin-key").stdout.split() == [
+            "600",
+            "harmony",
+        ]
+        journal = trial.run("journalctl", "-u", "harmony", "--no-pager", "-o", "cat").stdout
+        assert "/var/lib/harmony/admin-key" in journal and key not in journal
+
+        # Both secrets came from the credentials directory; neither is shown.
+        request = urllib.request.Request(f"http://127.0.0.1:{port}/env", headers={"X-API-Key": key})
+        with urllib.request.urlopen(request, timeout=10) as resp:
+            options = {row["key"]: row for row in json.loads(resp.read())["options"]}
+        for key_name, credential in (
+            ("slskd.api_key", "slskd_api_key"),
+            ("spotify.client_secret", "spotify_client_secret"),
+        ):
+            assert options[key_name]["value"] == "********"
+            assert options[key_name]["source"].endswith(f"(/run/credentials/harmony.service/{credential})")
+
+        # Frozen, it misses its watchdog pings: systemd kills it and starts it again.
+        trial.run("kill", "-STOP", state["MainPID"])
+
+        def restarted() -> bool:
+            now = trial.show("harmony", "ActiveState", "MainPID", "NRestarts")
+            return (
+                now["NRestarts"] == "1"
+                and now["ActiveState"] == "active"
+                and now["MainPID"] != state["MainPID"]
+            )
+
+        trial.wait_for(restarted, 40, "a restart after the watchdog timeout")
+        log = trial.run("journalctl", "-u", "harmony", "--no-pager", "-o", "cat").stdout
+        assert "Failed with result 'watchdog'" in log
+
+        stopped = trial.run("systemctl", "stop", "harmony.service")
+        assert stopped.returncode == 0
+        final = trial.show("harmony", "ActiveState", "Result", "ExecMainStatus")
+        assert (final["ActiveState"], final["Result"], final["ExecMainStatus"]) == (
+            "inactive",
+            "success",
+            "0",
+        )
+    finally:
+        trial.close()
