@@ -51,14 +51,15 @@ docs: $(RUNTIME_STAMP)          ## regenerate the generated parts of docs/ (and 
 	cp docs/openapi.json harmony/openapi.json
 	$(BIN)/python tools/route_drift.py --write
 
-docs-verify: $(DEV_STAMP)       ## fail when docs/ is out of date with the code
-	$(BIN)/python -m pytest -q tests/test_docs.py
+docs-verify: $(DEV_STAMP)       ## fail when docs/ is out of date with the code, or names what is not there
+	$(BIN)/python tools/docs_reference_guard.py
+	$(BIN)/python -m pytest -q -p no:cacheprovider tests/test_docs.py
 
-bench: $(DEV_STAMP)             ## run the benchmarks; results go to reports/bench/
-	for script in tools/bench/*.py; do $(BIN)/python $$script || exit 1; done
+bench: $(DEV_STAMP)             ## run every benchmark at full size; reports and summary.md in reports/bench/
+	$(BIN)/python tools/bench/run.py
 
-release-check: lint types test zipapp  ## everything a release needs, then a smoke test of the zipapp
-	$(BIN)/python tools/smoke_zipapp.py dist/harmony.pyz
+release-check: $(DEV_STAMP)     ## the release gate (docs/operations/release.md); log in reports/release-check.md
+	$(BIN)/python tools/release_check.py
 
 clean:
 	rm -rf $(VENV) dist build *.egg-info .pytest_cache .mypy_cache .ruff_cache

@@ -157,3 +157,30 @@ def test_readme_starts_with_make_demo_then_make_test() -> None:
         if line.strip()
     ]
     assert commands[:2] == ["make demo", "make test"]
+
+
+def test_docs_reference_guard_finds_nothing() -> None:
+    """tools/docs_reference_guard.py: every path the docs and reports name exists; every option,
+    command, route, metric and readiness check is documented; the README's version is the
+    package's, and CHANGELOG.md has its entry."""
+    import sys
+
+    sys.path.insert(0, os.path.join(ROOT, "tools"))
+    import docs_reference_guard
+
+    found = docs_reference_guard.findings()
+    assert not found, "\n".join(found)
+
+
+def test_docs_reference_guard_catches_a_missing_path() -> None:
+    import sys
+
+    sys.path.insert(0, os.path.join(ROOT, "tools"))
+    import docs_reference_guard as guard
+
+    text = (
+        "See `tools/no_such_tool.py`, [the guide](missing.md), `docs/api.md`, `/etc/harmony/harmony.toml`,"
+        " `reports/bench/<name>.json`, `dist/harmony.pyz`, `/api/v1/wanted` and https://example.org/x.md."
+    )
+    found = {path for _, path in guard.path_references("docs/x.md", text, guard.top_level())}
+    assert found == {"tools/no_such_tool.py", "docs/missing.md", "docs/api.md"}
