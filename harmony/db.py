@@ -29,7 +29,7 @@ import os
 import re
 import threading
 import urllib.parse
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
 
 import apsw
@@ -40,6 +40,8 @@ from .schema import MIGRATIONS, SCHEMA_VERSION, Step
 log = logging.getLogger(__name__)
 
 Row = dict[str, Any]
+# Positional (`?`) or named (`:name`) bindings, as APSW takes them.
+Bindings = Sequence[Any] | Mapping[str, Any] | None
 
 BUSY_TIMEOUT_MS = 10_000
 FILE_MODE = 0o600  # the database holds Spotify tokens: readable by Harmony's user only
@@ -163,10 +165,10 @@ class Database:
         finally:
             self._local.depth = 0
 
-    def query(self, sql: str, bindings: Sequence[Any] | None = None) -> list[Row]:
+    def query(self, sql: str, bindings: Bindings = None) -> list[Row]:
         return list(self.conn().execute(sql, bindings))
 
-    def query_one(self, sql: str, bindings: Sequence[Any] | None = None) -> Row | None:
+    def query_one(self, sql: str, bindings: Bindings = None) -> Row | None:
         for row in self.conn().execute(sql, bindings):
             return row  # type: ignore[no-any-return]
         return None

@@ -79,9 +79,11 @@ SQL_RECORD = """
         -- now is another recording.
         spotify_id = CASE WHEN excluded.spotify_id IS NULL AND excluded.identity = library_tracks.identity
             THEN library_tracks.spotify_id ELSE excluded.spotify_id END,
-        spotify_album_id = CASE WHEN excluded.spotify_id IS NULL AND excluded.identity = library_tracks.identity
+        spotify_album_id = CASE
+            WHEN excluded.spotify_id IS NULL AND excluded.identity = library_tracks.identity
             THEN library_tracks.spotify_album_id ELSE excluded.spotify_album_id END,
-        spotify_artist_ids = CASE WHEN excluded.spotify_id IS NULL AND excluded.identity = library_tracks.identity
+        spotify_artist_ids = CASE
+            WHEN excluded.spotify_id IS NULL AND excluded.identity = library_tracks.identity
             THEN library_tracks.spotify_artist_ids ELSE excluded.spotify_artist_ids END,
         isrc = excluded.isrc, title = excluded.title, artists = excluded.artists,
         album = excluded.album, album_artist = excluded.album_artist,

@@ -698,7 +698,9 @@ class Searcher:
                 )
                 return
             tried = len(plan) if item.attempts == 0 else 1
-            self._not_found(conn, item, f"nothing acceptable in {tried} search{'es' if tried > 1 else ''}", now)
+            self._not_found(
+                conn, item, f"nothing acceptable in {tried} search{'es' if tried > 1 else ''}", now
+            )
 
     def _not_found(self, conn: apsw.Connection, item: wanted.Item, why: str, now: float) -> None:
         attempts = item.attempts + 1
