@@ -201,3 +201,20 @@ def test_rank_refuses_malformed_input_naming_the_field(monkeypatch, capsys) -> N
     monkeypatch.setattr("sys.stdin", io.StringIO('{"wanted": {"title": ""}, "responses": []}'))
     assert run("rank")[0] == 2
     assert "wanted.title" in capsys.readouterr().err
+
+
+def test_the_first_admin_key_file_is_new_0600_and_never_follows_a_planted_link(tmp_path) -> None:
+    import os
+
+    from harmony.__main__ import _write_admin_key, admin_key_path
+
+    path = admin_key_path(str(tmp_path))
+    target = tmp_path / "elsewhere"
+    target.write_text("untouched")
+    os.symlink(target, path)  # left by someone else, or a file from an earlier database
+    _write_admin_key(path, "hmy_abcdef12_secret")
+    assert not os.path.islink(path) and target.read_text() == "untouched"
+    assert (tmp_path / "admin-key").read_text() == "hmy_abcdef12_secret\n"
+    assert os.stat(path).st_mode & 0o777 == 0o600
+    code, text = run("apikey", "create", "--name", "x", "--data-dir", str(tmp_path))
+    assert code == 0 and f"the first start's admin key is in {path}" in text
