@@ -893,9 +893,6 @@ class Simulation:
         self.ctx, self.fakes, self.now = ctx, fakes, start
         for part in (ctx.searcher, ctx.searcher.budget, ctx.transfers, ctx.queue):
             part.clock = self.clock  # type: ignore[attr-defined]
-        # `Transfers.start` calls its `pick` (`search.next_candidate`, which skips peers cooling down)
-        # without a time, so it would read the wall clock while the ranking reads this one.
-        ctx.transfers.pick = lambda conn, item_id: search.next_candidate(conn, item_id, self.now)
         ctx.workers.handlers[IMPORT_JOB] = lambda job: None
         functions = {
             "search_dispatch": ctx.searcher.dispatch,
@@ -1691,13 +1688,12 @@ def backlog(sizes: Sizes, directory: str) -> list[str]:
         "the demo's 5 s. "
         "The fake imitates slskd 0.26: two network search slots (Harmony keeps up to four searches in "
         "flight, the others wait in slskd's queue) and retries of failed downloads. What differs from "
-        "production, because of the simulated clock or the length of the run: the transfers' candidate "
-        "pick is given the simulated time (`Transfers.start` calls `search.next_candidate` without a time, "
-        "so it would read the wall clock); completed downloads are cleared from the fake's list after each "
-        "transfer poll, standing in for slskd's retention (Harmony never clears them: see the next "
-        "section); import jobs complete without doing anything. In the fakes process: the fake's waits "
-        "take no time, a word index narrows the files a search tests, its upkeep visits only what can "
-        "still change, and its two search slots are kept to two (see the module docstring).",
+        "production, because of the simulated clock or the length of the run: completed downloads are "
+        "cleared from the fake's list after each transfer poll, standing in for slskd's retention "
+        "(Harmony never clears them: see the next section); import jobs complete without doing "
+        "anything. In the fakes process: the fake's waits take no time, a word index narrows the "
+        "files a search tests, its upkeep visits only what can still change, and its two search "
+        "slots are kept to two (see the module docstring).",
         "",
         f"The fake world: {r['world']['peers']} peers sharing {r['world']['files']:,} files (built in "
         f"{r['world']['build_s']:.1f} s), each album laid out as the fake's own peers lay theirs out. "
