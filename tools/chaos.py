@@ -1024,7 +1024,8 @@ class Chaos:
             "library.json": tracks,
             "search-log.json": control(self.fakes.slskd.url, "/_fake/slskd/search-log", method="GET"),
             "faults.json": [
-                {k: v for k, v in dataclasses.asdict(f).items() if k != "undo"} for f in self.faults
+                {fld.name: getattr(f, fld.name) for fld in dataclasses.fields(f) if fld.name != "undo"}
+                for f in self.faults
             ],
             "kills.json": self.kills,
             "asked.json": self.asked,
