@@ -524,6 +524,15 @@ OPTIONS: list[Option] = [
     ),
     Option(
         "auth",
+        "open_reads",
+        False,
+        Boolean(),
+        "Let a request with no key or session read: the web UI's pages, /env and the API's GET "
+        "routes of the read role, without signing in. Only for a host no one else can reach; "
+        "every change still needs a key or a session.",
+    ),
+    Option(
+        "auth",
         "streams_per_client",
         4,
         Integer(1, 64),

@@ -86,6 +86,9 @@ FLASH_COOKIE = "harmony_flash"
 CSRF_FIELD = "csrf_token"
 CSRF_HEADER = "X-CSRF-Token"
 UNSAFE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
+READ_METHODS = frozenset({"GET", "HEAD"})
+# Who a request is with no key or session when `auth.open_reads` lets it read.
+ANONYMOUS: dict[str, Any] = {"id": None, "name": "anonymous", "role": "read"}
 LOGIN_PATH = "/ui/login"
 MAX_FORM = 64 * 1024
 
@@ -733,7 +736,8 @@ class Guard:
     session's CSRF token (the `csrf_token` form field or the `X-CSRF-Token` header): without
     it, or with another session's, the request gets 403 and the handler never runs. A key
     needs no token (a browser cannot send a key header across sites). A page under `/ui/`
-    asked for with neither a key nor a live session redirects to the login page.
+    asked for with neither a key nor a live session redirects to the login page, unless
+    `auth.open_reads` lets such a request read: then a GET of a `read` route runs as `ANONYMOUS`.
 
     Failed authentication is counted per client address; past the limit the address gets 429
     with `Retry-After` before any key is looked at, and only a sample of failures is logged.
@@ -749,6 +753,9 @@ class Guard:
         need: str | None = route.config.get("role")
         db, throttle, ctx = self.ctx.db, self.ctx.auth_throttle, self.ctx
         page = route.rule.startswith("/ui/")
+
+        def open_reads() -> bool:
+            return bool(ctx.config["auth.open_reads"])
 
         def from_session(cookie: str) -> bool:
             """Authenticate by the session cookie; False when it names no live session."""
@@ -783,6 +790,9 @@ class Guard:
             key = _credential()
             cookie = request.get_cookie(SESSION_COOKIE) if key is None else None
             if cookie and from_session(cookie):
+                return
+            if key is None and need == "read" and request.method in READ_METHODS and open_reads():
+                request.environ["harmony.key"] = dict(ANONYMOUS)
                 return
             if key is None and page:
                 raise _login_redirect()

@@ -308,3 +308,21 @@ def test_the_running_wheel_turns_ready_within_one_probe_interval(tmp_path, fakes
             wait_for(client, 200, 2.5)
         finally:
             ctx.stop_background()
+
+
+def test_open_reads_lets_an_anonymous_request_read_and_nothing_more(tmp_path: Any, fakes: Any) -> None:
+    """`auth.open_reads`: the pages, /env and the read API answer without a key; every write,
+    every route above the read role, and a wrong key are refused as before."""
+    with opened(make_config(tmp_path, fakes)) as ctx:
+        closed = Client(make_app(ctx))
+        assert closed.get("/ui/wanted").status == 303 and closed.get("/env").status == 401
+    with opened(make_config(tmp_path, fakes, auth_open_reads="true")) as ctx:
+        anon, before = Client(make_app(ctx)), ctx.db.query("SELECT count(*) AS n FROM wanted_items")[0]["n"]
+        page = anon.get("/ui/wanted")
+        assert page.status == 200 and b"anonymous" in page.body and b'href="/ui/login"' in page.body
+        assert anon.get("/env").status == 200 and anon.get("/api/v1/wanted").status == 200
+        assert anon.get("/api/v1/keys").status == 401  # admin: still needs a key
+        assert anon.get("/api/v1/wanted", headers={"X-API-Key": "hmy_wrong"}).status == 401
+        refused = anon.post("/api/v1/wanted", {"track": "spotify:track:0000000000000000000001"})
+        assert refused.status == 401
+        assert ctx.db.query("SELECT count(*) AS n FROM wanted_items")[0]["n"] == before

@@ -32,6 +32,8 @@
 <span class="who">{{user['name']}} <span class="role">({{user['role']}})</span></span>
 % if session:
 <button type="submit" class="link">Log out</button>
+% elif user['id'] is None:
+<a href="/ui/login">Sign in</a>
 % end
 </form>
 % end
