@@ -346,11 +346,33 @@ def quality_rung(text: str) -> str:
     return str(Rung.parse(text))
 
 
-def webhook_url(text: str) -> str:
-    """A webhook URL, optionally after its format: `https://...`, `discord+https://...`."""
-    from .webhooks import Target  # the webhooks own what a target means; imported here only to check one
+WEBHOOK_FORMATS = ("harmony", "discord", "ntfy", "apprise")
 
-    return Target.parse(text).entry
+
+def webhook_url(text: str) -> str:
+    """A webhook URL, optionally after its format: `https://...`, `discord+https://...`.
+
+    Returns the entry as `webhooks.Target.parse` reads it (the format lower-cased); ValueError
+    saying what is wrong, never quoting the URL (it may hold a token)."""
+    text = text.strip()
+    fmt, url = "harmony", text
+    head, plus, rest = text.partition("+")
+    if plus and head.lower() in WEBHOOK_FORMATS:
+        fmt, url = head.lower(), rest
+    if any(ch.isspace() or ord(ch) < 32 or ord(ch) == 127 for ch in url):
+        raise ValueError("a webhook URL must not contain whitespace or control characters")
+    parts = urlsplit(url)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise ValueError("expected an http:// or https:// URL, optionally after discord+, ntfy+ or apprise+")
+    try:
+        parts.port  # noqa: B018 - raises ValueError on a bad port
+    except ValueError:
+        raise ValueError("the URL has an invalid port") from None
+    if parts.fragment:
+        raise ValueError("a webhook URL has no #fragment")
+    if fmt == "ntfy" and not parts.path.strip("/"):
+        raise ValueError("an ntfy URL names its topic: ntfy+https://ntfy.sh/<topic>")
+    return url if fmt == "harmony" else f"{fmt}+{url}"
 
 
 def _check_range(value: float, minimum: float | None, maximum: float | None) -> None:

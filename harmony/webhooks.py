@@ -45,10 +45,12 @@ import secrets
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
 from . import events, wanted
+from .config import WEBHOOK_FORMATS as FORMATS
+from .config import Config, webhook_url
 from .db import Database
 from .errors import NotConfigured, NotFound, UpstreamCoolingDown, UpstreamRejected, UpstreamUnavailable
 from .events import Event
@@ -58,9 +60,6 @@ from .metrics import Metrics
 from .spotify import REFRESH_WARNING, Spotify
 from .upstream import Upstream
 
-if TYPE_CHECKING:
-    from .config import Config
-
 log = logging.getLogger(__name__)
 
 JOB = "webhook"
@@ -69,7 +68,6 @@ PRIORITY = 1  # low: the pipeline's own jobs first; library scans and backfill (
 BATCH = 200  # events handed out per dispatch at most
 DOWN_AFTER = 60.0  # slskd's check must fail this long before `service.down` goes out
 TOLERANCE = 300.0  # how old a signed timestamp `verify` accepts
-FORMATS = ("harmony", "discord", "ntfy", "apprise")
 JSON_TYPE = "application/json"
 
 # The events to hand out after the cursor, oldest first, below the newest id seen.
@@ -102,27 +100,9 @@ class Target:
     @classmethod
     def parse(cls, text: str) -> Target:
         """`https://...` or `<format>+https://...`; ValueError saying what is wrong."""
-        text = text.strip()
-        fmt, url = "harmony", text
-        head, plus, rest = text.partition("+")
-        if plus and head.lower() in FORMATS:
-            fmt, url = head.lower(), rest
-        if any(ch.isspace() or ord(ch) < 32 or ord(ch) == 127 for ch in url):
-            raise ValueError("a webhook URL must not contain whitespace or control characters")
-        parts = urlsplit(url)
-        if parts.scheme not in ("http", "https") or not parts.hostname:
-            raise ValueError(
-                "expected an http:// or https:// URL, optionally after discord+, ntfy+ or apprise+"
-            )
-        try:
-            parts.port  # noqa: B018 - raises ValueError on a bad port
-        except ValueError:
-            raise ValueError("the URL has an invalid port") from None
-        if parts.fragment:
-            raise ValueError("a webhook URL has no #fragment")
-        if fmt == "ntfy" and not parts.path.strip("/"):
-            raise ValueError("an ntfy URL names its topic: ntfy+https://ntfy.sh/<topic>")
-        return cls(url, fmt)
+        entry = webhook_url(text)
+        head, plus, rest = entry.partition("+")
+        return cls(rest, head) if plus and head in FORMATS else cls(entry)
 
     @property
     def entry(self) -> str:
