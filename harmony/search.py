@@ -79,6 +79,7 @@ KEPT_REJECTED = 200  # rejected candidates kept per search, for the "why not" vi
 SPEND_RETENTION_S = 86400.0
 
 SQL_SPENT = "SELECT count(*) AS n, min(at) AS oldest FROM search_spend WHERE at > ?"
+SQL_SPEND_AT = "UPDATE search_spend SET at = max(at, ?) WHERE rowid = ?"
 # The backlog in order: the wanted items and the not-found ones whose back-off is over, each read
 # in order from the `wanted_state` index and merged, so resolved items are never walked past.
 SQL_DUE = """
@@ -494,15 +495,22 @@ class Searcher:
             wait = self.budget.spend(conn, now)
             if wait is not None:
                 raise Later(wait, "the search budget is spent")
+            spend_id = conn.last_insert_rowid()
             search_id = next(
                 conn.execute(SQL_SEARCH_INSERT, (item_id, release_id, mode, variant, query, slskd_id, now))
             )["id"]
         try:
             self.slskd.create_search(query, slskd_id, timeout_s=float(self.live()["search.timeout"]))
         except (UpstreamUnavailable, UpstreamCoolingDown) as exc:
-            # The search never reached Soulseek: give the budget back and wait for slskd.
+            # Only a refusal (429) or a connection never made proves the search never reached
+            # Soulseek: then the budget is given back. After a timeout, a dropped connection or
+            # a 5xx, slskd may have started it: the spend stays, dated now.
+            refused = exc.details.get("status") == 429 or exc.details.get("sent") is False
             with self.db.write() as conn:
-                conn.execute("DELETE FROM search_spend WHERE at = ?", (now,))
+                if refused or isinstance(exc, UpstreamCoolingDown):
+                    conn.execute("DELETE FROM search_spend WHERE rowid = ?", (spend_id,))
+                else:
+                    conn.execute(SQL_SPEND_AT, (self.clock(), spend_id))
                 conn.execute("DELETE FROM searches WHERE id = ?", (search_id,))
             raise Later(30.0, f"slskd: {exc}") from None
         except Exception as exc:  # slskd refused the query itself (400): count it, try the next
@@ -517,6 +525,9 @@ class Searcher:
             return
         self.metrics.searches.labels("started", variant).inc()
         with self.db.write() as conn:
+            # Dated by slskd's answer, not the spend: a creation that waited (for the creation
+            # lock, or a slow slskd) reached Soulseek later than it was counted.
+            conn.execute(SQL_SPEND_AT, (self.clock(), spend_id))
             message = f"search {index + 1} of {total}: “{query}” ({variant.replace('_', ' ')})"
             data = {"search_id": search_id, "query": query, "variant": variant}
             if mode == "track":

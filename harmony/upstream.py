@@ -256,7 +256,10 @@ class Upstream:
                     continue
                 self.m_requests.labels(service, "error").inc()
                 raise UpstreamUnavailable(
-                    f"{service} unreachable: {_describe(exc)}", service=service, url=_redact(url)
+                    f"{service} unreachable: {_describe(exc)}",
+                    service=service,
+                    url=_redact(url),
+                    sent=not connect_failure,  # False: the request never left this host
                 ) from None
             self.m_latency.labels(service).observe(time.perf_counter() - started)
             response = Response(raw.status, raw.headers, raw.data)

@@ -36,7 +36,7 @@ import apsw
 from . import events, wanted
 from .config import Config
 from .db import Database, Row
-from .errors import Conflict, HarmonyError, Invalid, NotFound, UpstreamCoolingDown
+from .errors import Conflict, HarmonyError, Invalid, NotFound, UpstreamCoolingDown, UpstreamUnavailable
 from .jobs import GiveUp, Job, Later, Queue
 from .metrics import Metrics
 from .spotify import SERVICE, Album, AlbumRef, Spotify, parse_any_ref, parse_ref
@@ -46,6 +46,7 @@ log = logging.getLogger(__name__)
 
 JOB = "artist.scan"
 EXPAND_JOB = "release.expand"
+EXPAND_RETRY_S = 60.0  # an expansion waits this long for Spotify to answer again
 GROUPS = ("album", "single", "compilation", "appears_on")
 DEFAULT_GROUPS = ("album", "single")
 FAILURE_BACKOFF_S = 3600.0
@@ -624,6 +625,10 @@ class Watcher:
                 self._want_track(track, album, discs, source)
         except UpstreamCoolingDown as exc:
             raise Later(max(1.0, float(exc.details.get("until") or 0) - self.clock()), exc.message) from None
+        except UpstreamUnavailable as exc:
+            # Spotify down or answering 5xx is no fault of the job: were it to spend its attempts
+            # and die, the release's tracks would never be wanted (no later scan asks again).
+            raise Later(EXPAND_RETRY_S, exc.message) from None
         except NotFound:
             raise GiveUp(f"Spotify no longer has release {row['spotify_id']}") from None
         with self.db.write() as conn:

@@ -10,6 +10,7 @@ from typing import Any
 from acquire_world import World, track_shared_by, world
 
 from harmony import events, wanted
+from harmony.fakes.faults import Rule
 from harmony.fakes.peers import SharedFile
 
 
@@ -265,3 +266,25 @@ def test_an_item_nobody_shares_costs_every_variant_once_then_one_search_per_back
         second = w.until(item.id, {"not_found"}, steps=60)
         assert second.attempts == 2 and w.spent() == variants + 1, "one search per back-off"
         assert "1 search;" in (second.reason or "")
+
+
+def test_a_search_creation_slskd_may_have_started_stays_spent_and_a_refused_one_is_given_back(
+    tmp_path: Any,
+) -> None:
+    """The budget guards the account, so it counts what may have reached Soulseek: a 429 (slskd's
+    own refusal) gives the spend back, a 5xx (slskd may have started the search) keeps it."""
+    with world(tmp_path, upstream_retries="0") as w:
+        faults = w.fakes.slskd_state.faults
+        for status, spends in ((429, 1), (503, 2)):
+            before = w.spent()
+            item = w.want(
+                track_shared_by(w.fakes, "vinylvault", album_type="single" if spends == 2 else "album")
+            )
+            faults.add(Rule(kind="status", path="/api/v0/searches", method="POST", status=status, times=1))
+            w.ctx.searcher.dispatch(w.now)
+            w.run_jobs()  # refused once, then created
+            assert w.spent() - before == spends, status
+            assert w.until(item.id, {"done"}).state == "done"
+        with w.fakes.slskd_state.lock:
+            created = len(w.fakes.slskd_state.search_log)
+        assert created == 2 and w.spent() == 3

@@ -318,3 +318,28 @@ def test_the_same_song_from_two_releases_and_a_playlist_is_one_item(world: tuple
     kinds = sorted((s["kind"], s["release_id"] is not None) for s in found[0].sources)
     assert kinds == [("playlist", False), ("release", True), ("release", True)]
     assert {s["playlist_id"] for s in found[0].sources} >= {playlist.id}
+
+
+def test_an_expansion_waits_out_a_spotify_outage_and_loses_no_track(tmp_path: Any) -> None:
+    """Spotify answering 5xx for longer than a job's attempts last: the release's expansion waits
+    and runs once Spotify is back, instead of dying with the release's tracks never wanted."""
+    fakes = start_fakes(str(tmp_path / "slskd"))
+    try:
+        cfg = make_config(tmp_path, fakes, spotify_rate="50", upstream_retries="0", jobs_max_attempts="2")
+        with opened(cfg) as ctx:
+            waits_out_an_outage(ctx, fakes)
+    finally:
+        fakes.stop()
+
+
+def waits_out_an_outage(ctx: Context, fakes: Fakes) -> None:
+    artist = ctx.watcher.add(artist_id(fakes, "Aurora Vale"), since="1990-01-01")
+    control(fakes.spotify.url, "/_fake/faults", {"kind": "status", "status": 503, "path": "/v1/albums"})
+    for _ in range(40):  # the scan, then each expansion tried again and again: past max_attempts
+        ctx.workers.run_one(now=ctx.queue.clock() + 10**7)
+    assert items(ctx) == [] and not ctx.queue.list_jobs(state="dead")
+    assert ctx.queue.list_jobs(type="release.expand")  # waiting, not dead
+    fakes.spotify_state.faults.clear()
+    run_jobs(ctx)
+    assert len(items(ctx)) > 20 and not ctx.queue.list_jobs(state="dead")
+    assert all(r.expanded_at for r in ctx.watcher.releases(artist_id=artist.id, limit=100) if r.wanted)
