@@ -84,14 +84,14 @@ from typing import Any
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-from harmony import config, tags, wanted
+from harmony import backups, config, tags, wanted
 from harmony.fakes import Fakes, start_fakes
 from harmony.fakes.catalogue import Album, Catalogue, Track
 from harmony.fakes.peers import DAMAGED_ARTISTS
 
 TERMINAL = ("done", "failed", "skipped", "not_found")
 AUDIO = (".flac", ".mp3", ".m4a", ".ogg", ".opus")
-DATA_FILES = {"harmony.sqlite3", "harmony.sqlite3-wal", "harmony.sqlite3-shm", "harmony.lock"}
+DATA_FILES = {"harmony.sqlite3", "harmony.sqlite3-wal", "harmony.sqlite3-shm", "harmony.lock", "admin-key"}
 TMPFS_SIZE = "8g"  # a ceiling, not memory: the files are sparse
 LEASE_GRACE_S = 30.0  # the keeper returns expired leases every lease/3 (20 s by default)
 SIZE_SLACK = 256 * 1024  # tags and a cover written into a file change its size by a few KiB
@@ -1187,7 +1187,8 @@ class Chaos:
         for folder, _, names in os.walk(self.data):
             for name in names:
                 path = os.path.join(folder, name)
-                if folder != self.data or name not in DATA_FILES:
+                backup = folder == os.path.join(self.data, "backups") and backups.NAME.fullmatch(name)
+                if not backup and (folder != self.data or name not in DATA_FILES):
                     details.append(f"in the data directory: {os.path.relpath(path, self.data)}")
         for where in (self.tmp, self.cwd):
             for folder, _, names in os.walk(where):
