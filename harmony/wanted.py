@@ -118,6 +118,11 @@ SQL_ADD_SOURCE = """
     VALUES (?, ?, ?, ?, ?, ?, ?)
 """
 SQL_SOURCES = "SELECT * FROM wanted_sources WHERE item_id = ? ORDER BY added_at, source_key"
+# The sources of a page of items in one statement (ids as a JSON array).
+SQL_PAGE_SOURCES = """
+    SELECT * FROM wanted_sources WHERE item_id IN (SELECT value FROM json_each(?))
+    ORDER BY item_id, added_at, source_key
+"""
 # The best source decides where an item sits in the backlog: manual, then playlist, then watchlist.
 SQL_RANK = """
     UPDATE wanted_items SET source_rank = coalesce((
@@ -333,8 +338,11 @@ def list_items(
         args += _seek_args(sort, after)
     sql = f"SELECT * FROM wanted_items WHERE 1 {where} ORDER BY {order} LIMIT ?"
     rows = db.query(sql, (*args, limit))
-    conn = db.conn()
-    return [Item.from_row(row, conn.execute(SQL_SOURCES, (row["id"],))) for row in rows]
+    sources: dict[int, list[Row]] = {row["id"]: [] for row in rows}
+    if sources:
+        for source in db.query(SQL_PAGE_SOURCES, (json.dumps(list(sources)),)):
+            sources[source["item_id"]].append(source)
+    return [Item.from_row(row, sources[row["id"]]) for row in rows]
 
 
 def count_items(
