@@ -212,6 +212,15 @@ def _why_no_trial() -> str | None:
     missing = [tool for tool in ("unshare", "nsenter", "useradd") if shutil.which(tool) is None]
     if missing or not os.path.exists("/lib/systemd/systemd"):
         return f"systemd or util-linux tools are missing: {', '.join(missing) or '/lib/systemd/systemd'}"
+    # A container may run as root without the right to make namespaces and mounts.
+    probe = ["unshare", "--pid", "--fork", "--mount", "--cgroup", "--uts", "--mount-proc"]
+    probe += ["sh", "-c", "mount --make-rprivate / && mount -t tmpfs tmpfs /mnt"]
+    try:
+        done = subprocess.run(probe, capture_output=True, text=True, timeout=30, check=False)
+    except (OSError, subprocess.TimeoutExpired) as exc:
+        return f"namespaces cannot be made here: {exc}"
+    if done.returncode != 0:
+        return f"namespaces and mounts are not allowed here: {done.stderr.strip()[:200]}"
     return None
 
 
