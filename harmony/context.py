@@ -140,6 +140,9 @@ def prepare_data_dir(path: str) -> None:
         )
 
 
+SNAPSHOT_MAX_AGE = 10.0  # seconds a whole-table count on /metrics is reused
+
+
 def open_context(config: Config) -> Context:
     """Open the database (migrating it), build clients, checks and background parts, in order.
 
@@ -308,25 +311,29 @@ def open_context(config: Config) -> Context:
             background=[wheel, workers],
         )
 
-        # Gauges read at scrape time, from the owners' own counts.
-        snapshots: list[tuple[str, str, list[str], Callable[[], Mapping[tuple[str, ...], float]]]] = [
+        # Gauges read at scrape time, from the owners' own counts; the last element is how long a
+        # read may be reused (0: read at every scrape), for counts that walk a whole table.
+        snapshots: list[tuple[str, str, list[str], Callable[[], Mapping[tuple[str, ...], float]], float]] = [
             (
                 "harmony_jobs",
                 "Jobs by state and type.",
                 ["state", "type"],
                 lambda: {key: float(n) for key, n in queue.counts().items()},
+                0.0,
             ),
             (
                 "harmony_watched_artists",
                 "Watched artists by state (ok, failing, cooling_down, paused).",
                 ["state"],
                 lambda: {(state,): n for state, n in watcher.counts().items()},
+                0.0,
             ),
             (
                 "harmony_wanted_items",
                 "Wanted items by state.",
                 ["state"],
                 lambda: {(state,): n for state, n in wanted.counts_by_state(db).items()},
+                0.0,
             ),
             (
                 "harmony_wanted_items_by_source",
@@ -337,58 +344,67 @@ def open_context(config: Config) -> Context:
                     for kind, states in wanted.counts_by_source(db).items()
                     for state, n in states.items()
                 },
+                SNAPSHOT_MAX_AGE,
             ),
             (
                 "harmony_wanted_oldest_seconds",
                 "Seconds the longest-waiting item has been in each passing state (0: none in it).",
                 ["state"],
                 lambda: {(state,): age for state, age in wanted.oldest_by_state(db, time.time()).items()},
+                0.0,
             ),
             (
                 "harmony_search_budget_remaining",
                 "Searches the budget allows now.",
                 [],
                 lambda: {(): searcher.budget.status()["remaining"]},
+                0.0,
             ),
             (
                 "harmony_transfers",
                 "Transfers under way by state.",
                 ["state"],
                 lambda: {(state,): n for state, n in downloads.counts().items()},
+                0.0,
             ),
             (
                 "harmony_stale_playlists",
                 "Followed playlists not synced successfully within playlists.stale_after.",
                 [],
                 lambda: {(): followed.stale_count()},
+                0.0,
             ),
             (
                 "harmony_library_tracks",
                 "Files in the library index.",
                 [],
                 lambda: {(): library.count_tracks(db)},
+                SNAPSHOT_MAX_AGE,
             ),
             (
                 "harmony_library_scan_running",
                 "Whether a library scan runs (1) or not (0).",
                 [],
                 lambda: {(): shelf.progress()["running"]},
+                0.0,
             ),
             (
                 "harmony_library_scan_progress_files",
                 "Files the running library scan has looked at so far (0 when none runs).",
                 [],
                 lambda: {(): shelf.progress()["files"]},
+                0.0,
             ),
             (
                 "harmony_library_scan_rate",
                 "Files per second of the running library scan (0 when none runs).",
                 [],
                 lambda: {(): shelf.progress()["rate"]},
+                0.0,
             ),
         ]
-        for name, documentation, labels, read in snapshots:
-            metrics.snapshot(name, documentation, labels, read)
+        for name, documentation, labels, read, max_age in snapshots:
+            metrics.snapshot(name, documentation, labels, read, max_age)
         ctx.close = stack.pop_all().close
         return ctx
 

@@ -11,6 +11,8 @@ from __future__ import annotations
 import contextlib
 import os
 import platform
+import threading
+import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 
 from prometheus_client import (
@@ -28,7 +30,9 @@ from . import __version__
 
 
 class Snapshot:
-    """A gauge family read when scraped: `read()` maps label values to a number."""
+    """A gauge family read when scraped: `read()` maps label values to a number. With `max_age`,
+    a read is reused for that many seconds: for counts that cost milliseconds on a large
+    database, so that scrapes close together (two Prometheus servers, a dashboard) cost one."""
 
     def __init__(
         self,
@@ -36,8 +40,21 @@ class Snapshot:
         documentation: str,
         labels: Sequence[str],
         read: Callable[[], Mapping[tuple[str, ...], float]],
+        max_age: float = 0.0,
     ) -> None:
-        self.name, self.documentation, self.labels, self.read = name, documentation, list(labels), read
+        self.name, self.documentation, self.labels = name, documentation, list(labels)
+        self._read, self.max_age = read, max_age
+        self._lock = threading.Lock()
+        self._last: tuple[float, Mapping[tuple[str, ...], float]] | None = None
+
+    def read(self) -> Mapping[tuple[str, ...], float]:
+        if self.max_age <= 0:
+            return self._read()
+        with self._lock:  # one read at a time: concurrent scrapes wait for it, then share it
+            now = time.monotonic()
+            if self._last is None or now - self._last[0] >= self.max_age:
+                self._last = (now, self._read())
+            return self._last[1]
 
     def _family(self) -> GaugeMetricFamily:
         return GaugeMetricFamily(self.name, self.documentation, labels=self.labels)
@@ -313,6 +330,7 @@ class Metrics:
         documentation: str,
         labels: Sequence[str],
         read: Callable[[], Mapping[tuple[str, ...], float]],
+        max_age: float = 0.0,
     ) -> None:
-        """Declare a gauge family computed at scrape time by `read`."""
-        self.registry.register(Snapshot(name, documentation, labels, read))
+        """Declare a gauge family computed at scrape time by `read` (reused for `max_age` s)."""
+        self.registry.register(Snapshot(name, documentation, labels, read, max_age))
