@@ -423,6 +423,18 @@ def _raise_fd_limit(wanted: int) -> None:
             resource.setrlimit(resource.RLIMIT_NOFILE, (target, hard))
 
 
+def _proxy(address: str) -> dict[str, Any]:
+    """waitress's settings for `server.trusted_proxy`: from that address only, the client's
+    address and scheme are read from X-Forwarded-For and X-Forwarded-Proto."""
+    if not address:
+        return {}
+    return {
+        "trusted_proxy": address,
+        "trusted_proxy_count": 1,
+        "trusted_proxy_headers": {"x-forwarded-for", "x-forwarded-proto"},
+    }
+
+
 def create_server(ctx: Context) -> Any:
     """A waitress server for the app, or a one-line HarmonyError/ConfigError saying why not.
 
@@ -445,6 +457,7 @@ def create_server(ctx: Context) -> Any:
             threads=cfg["server.threads"],
             ident="harmony",
             clear_untrusted_proxy_headers=True,
+            **_proxy(cfg["server.trusted_proxy"]),
             channel_timeout=cfg["server.idle_timeout"],
             cleanup_interval=max(1.0, min(30.0, cfg["server.idle_timeout"] / 2)),
             connection_limit=cfg["server.connection_limit"],

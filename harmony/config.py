@@ -15,6 +15,7 @@ option, the value and the source; the CLI turns that into exit code 2 before any
 from __future__ import annotations
 
 import argparse
+import ipaddress
 import json
 import logging
 import math
@@ -62,6 +63,21 @@ class String:
 
     def render(self, value: str) -> str:
         return value
+
+
+class Address(String):
+    """One IP address, or empty."""
+
+    kind = "address"
+
+    def __call__(self, raw: object) -> str:
+        value = super().__call__(raw).strip()
+        if not value:
+            return value
+        try:
+            return str(ipaddress.ip_address(value))
+        except ValueError:
+            raise ValueError("expected one IP address, such as 127.0.0.1 or ::1, or nothing") from None
 
 
 class Path(String):
@@ -431,6 +447,16 @@ OPTIONS: list[Option] = [
     Option("server", "host", "127.0.0.1", String(allow_empty=False), "Address to listen on."),
     Option("server", "port", 8337, Integer(0, 65535), "TCP port to listen on (0 picks a free port)."),
     Option("server", "threads", 8, Integer(1, 64), "Request-handling threads."),
+    Option(
+        "server",
+        "trusted_proxy",
+        "",
+        Address(),
+        "Address of the reverse proxy in front of Harmony (127.0.0.1 when it runs on this host). "
+        "Its X-Forwarded-For and X-Forwarded-Proto are believed: the client's address for the "
+        "failed-login throttle and the log, HTTPS for Secure cookies. Empty: no proxy is trusted "
+        "and every client's forwarding headers are dropped.",
+    ),
     Option(
         "server",
         "idle_timeout",

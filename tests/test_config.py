@@ -66,6 +66,8 @@ def values_for(option: config.Option) -> st.SearchStrategy:
                 "{album} [{year}]/{title}.{ext}",
             ]
         )
+    if isinstance(conv, config.Address):
+        return st.just("") | st.ip_addresses().map(str)
     if isinstance(conv, config.Path):
         return st.text(st.characters(blacklist_categories=("Cs",), blacklist_characters="\x00~"), min_size=1)
     assert isinstance(conv, config.String)

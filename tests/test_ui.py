@@ -13,8 +13,11 @@ from urllib.parse import urlencode
 
 import pytest
 from client import Client, Response
+from conftest import make_config
 
 from harmony import auth, events, wanted
+from harmony.__main__ import create_server
+from harmony.context import opened
 from harmony.web_base import CSP, SESSION_COOKIE
 
 FORM = {"Content-Type": "application/x-www-form-urlencoded"}
@@ -452,3 +455,33 @@ def stream_environ(cookie: str) -> dict[str, Any]:
 
 def test_session_cookie_name_is_stable() -> None:
     assert SESSION_COOKIE == "harmony_session"
+
+
+@pytest.mark.parametrize("trusted", ["", "127.0.0.1"])
+def test_behind_a_trusted_proxy_cookies_are_secure_and_throttling_is_per_client(
+    tmp_path: Any, fakes: Any, trusted: str
+) -> None:
+    """The server as `serve` builds it: forwarding headers count only from `server.trusted_proxy`
+    (here the proxy connects from 127.0.0.1); from anyone else they are dropped."""
+    cfg = make_config(tmp_path, fakes, server_port="0", server_trusted_proxy=trusted, auth_failure_limit="3")
+    with opened(cfg) as ctx:
+        key = auth.create_key(ctx.db, "proxied", "read")[0]
+        server = create_server(ctx)
+        try:
+            client = Client(server.application)
+            https = {**FORM, "X-Forwarded-Proto": "https"}
+            body = urlencode({"api_key": key}).encode()
+            cookie = client.request("POST", "/ui/login", body=body, headers=https).headers["set-cookie"]
+            assert ("Secure" in cookie) == bool(trusted)
+            bad = b"api_key=hmy_nope_nope"
+            for _ in range(3):  # one client behind the proxy spends the limit ...
+                client.request(
+                    "POST", "/ui/login", body=bad, headers={**FORM, "X-Forwarded-For": "203.0.113.7"}
+                )
+            other = client.request(
+                "POST", "/ui/login", body=bad, headers={**FORM, "X-Forwarded-For": "203.0.113.8"}
+            )
+            # ... and only that client is throttled when the proxy is trusted; else all share it
+            assert other.status == (401 if trusted else 429)
+        finally:
+            server.close()
