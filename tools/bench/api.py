@@ -64,7 +64,6 @@ import random
 import resource
 import shutil
 import signal
-import socket
 import statistics
 import subprocess
 import sys
@@ -84,6 +83,7 @@ sys.path.insert(0, str(ROOT / "tests"))
 sys.path.insert(0, str(ROOT / "tools" / "bench"))
 
 import apsw  # noqa: E402
+from harness import Row, free_port, proc_status  # noqa: E402
 
 from harmony import __version__, config, library  # noqa: E402
 from harmony import log as logsetup  # noqa: E402
@@ -135,12 +135,6 @@ class Sizes:
 # --- processes -----------------------------------------------------------------------------------
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 def child_env(directory: str, **extra: str) -> dict[str, str]:
     """This environment without HARMONY_* variables, .pyc files kept in the temporary directory."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("HARMONY_")}
@@ -181,18 +175,6 @@ def fakes_process(directory: str, env: dict[str, str]) -> Iterator[dict[str, str
         except subprocess.TimeoutExpired:
             proc.kill()
             proc.wait()
-
-
-def proc_status(pid: int) -> dict[str, float]:
-    """VmRSS, VmHWM (MB) and Threads from /proc/<pid>/status."""
-    values: dict[str, float] = {}
-    with open(f"/proc/{pid}/status", encoding="ascii") as handle:
-        for line in handle:
-            name, _, rest = line.partition(":")
-            if name in ("VmRSS", "VmHWM", "Threads"):
-                number = float(rest.split()[0])
-                values[name] = number if name == "Threads" else number / 1024
-    return values
 
 
 def proc_cpu(pid: int) -> float:
@@ -779,20 +761,6 @@ def run(sizes: Sizes, gen: Generator, directory: str) -> dict[str, Any]:
 
 
 # --- report --------------------------------------------------------------------------------------
-
-
-@dataclass
-class Row:
-    """One figure of a summary table."""
-
-    figure: str
-    value: str
-    target: str = "no target"
-    met: bool | None = None
-
-    def cells(self) -> str:
-        verdict = "" if self.met is None else ("**met**" if self.met else "**not met**")
-        return f"| {self.figure} | {self.value} | {self.target} | {verdict} |"
 
 
 def ms(value: float) -> str:

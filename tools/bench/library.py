@@ -58,6 +58,7 @@ sys.path.insert(0, str(ROOT / "tests"))
 
 import apsw  # noqa: E402
 from client import Client  # noqa: E402
+from harness import Row  # noqa: E402
 
 from harmony import __version__, auth, config, importer, library, wanted  # noqa: E402
 from harmony import log as logsetup  # noqa: E402
@@ -95,20 +96,6 @@ class Sizes:
     @classmethod
     def pick(cls, quick: bool) -> Sizes:
         return cls(2_000, (10_000,), 25_000, 50) if quick else cls(20_000, (100_000, 250_000), 250_000, 300)
-
-
-@dataclass
-class Row:
-    """One figure of a section's summary table."""
-
-    figure: str
-    value: str
-    target: str = "no target"
-    met: bool | None = None
-
-    def cells(self) -> str:
-        verdict = "" if self.met is None else ("**met**" if self.met else "**not met**")
-        return f"| {self.figure} | {self.value} | {self.target} | {verdict} |"
 
 
 @dataclass

@@ -30,7 +30,6 @@ import logging
 import os
 import platform
 import signal
-import socket
 import statistics
 import subprocess
 import sys
@@ -43,6 +42,8 @@ from typing import Any
 
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
+
+from harness import free_port, proc_status  # noqa: E402
 
 from harmony import __version__, config  # noqa: E402
 from harmony import log as logsetup  # noqa: E402
@@ -61,12 +62,6 @@ TARGET_COLD_S = 1.0
 
 
 # --- processes ---------------------------------------------------------------------------
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def child_env(**extra: str) -> dict[str, str]:
@@ -140,19 +135,6 @@ def running(
 def tail(path: str) -> str:
     with open(path, "rb") as handle:
         return handle.read()[-2000:].decode("utf-8", "replace")
-
-
-def proc_status(pid: int) -> dict[str, float]:
-    """VmRSS, VmHWM, RssAnon, RssFile (MB) and Threads from /proc/<pid>/status."""
-    wanted = {"VmRSS", "VmHWM", "RssAnon", "RssFile", "Threads"}
-    values: dict[str, float] = {}
-    with open(f"/proc/{pid}/status", encoding="ascii") as handle:
-        for line in handle:
-            name, _, rest = line.partition(":")
-            if name in wanted:
-                number = float(rest.split()[0])
-                values[name] = number if name == "Threads" else number / 1024
-    return values
 
 
 # --- latency -----------------------------------------------------------------------------
