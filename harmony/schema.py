@@ -546,6 +546,14 @@ MIGRATIONS: list[Step] = [
             SELECT 'cursor', coalesce(max(id), 0), 0 FROM events;
         """,
     ),
+    (
+        "wanted items by state and age",
+        """
+        -- The oldest item in each state (harmony_wanted_oldest_seconds, read at every scrape):
+        -- one index lookup a state instead of a walk of every item in it.
+        CREATE INDEX wanted_state_since ON wanted_items (state, state_since);
+        """,
+    ),
 ]
 
 SCHEMA_VERSION = len(MIGRATIONS)

@@ -505,9 +505,13 @@ class Searcher:
             # Only a refusal (429) or a connection never made proves the search never reached
             # Soulseek: then the budget is given back. After a timeout, a dropped connection or
             # a 5xx, slskd may have started it: the spend stays, dated now.
-            refused = exc.details.get("status") == 429 or exc.details.get("sent") is False
+            refused = (
+                isinstance(exc, UpstreamCoolingDown)
+                or exc.details.get("status") == 429
+                or exc.details.get("sent") is False
+            )
             with self.db.write() as conn:
-                if refused or isinstance(exc, UpstreamCoolingDown):
+                if refused:
                     conn.execute("DELETE FROM search_spend WHERE rowid = ?", (spend_id,))
                 else:
                     conn.execute(SQL_SPEND_AT, (self.clock(), spend_id))

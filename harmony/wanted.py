@@ -444,7 +444,7 @@ PASSING_STATES = ("searching", "found", "queued", "downloading", "downloaded", "
 
 def oldest_by_state(db: Database, now: float, states: Sequence[str] = PASSING_STATES) -> dict[str, float]:
     """Seconds since the longest-waiting item entered each of `states` (0 when none is in it);
-    one lookup per state on the `wanted_state` index, cheap enough for every scrape."""
+    one lookup per state on the `wanted_state_since` index, cheap enough for every scrape."""
     out: dict[str, float] = {}
     for state in states:
         row = db.query_one("SELECT min(state_since) AS since FROM wanted_items WHERE state = ?", (state,))

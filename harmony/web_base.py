@@ -754,9 +754,6 @@ class Guard:
         db, throttle, ctx = self.ctx.db, self.ctx.auth_throttle, self.ctx
         page = route.rule.startswith("/ui/")
 
-        def open_reads() -> bool:
-            return bool(ctx.config["auth.open_reads"])
-
         def from_session(cookie: str) -> bool:
             """Authenticate by the session cookie; False when it names no live session."""
             session = auth.find_session(db, cookie, idle_s=ctx.config["auth.session_idle"])
@@ -791,7 +788,12 @@ class Guard:
             cookie = request.get_cookie(SESSION_COOKIE) if key is None else None
             if cookie and from_session(cookie):
                 return
-            if key is None and need == "read" and request.method in READ_METHODS and open_reads():
+            if (
+                key is None
+                and need == "read"
+                and request.method in READ_METHODS
+                and ctx.config["auth.open_reads"]
+            ):
                 request.environ["harmony.key"] = dict(ANONYMOUS)
                 return
             if key is None and page:
